@@ -1,0 +1,114 @@
+/**
+ * Option checks at construction time, each failing with a named error that says which
+ * option is wrong and what it takes.
+ */
+import type { TlsOptions } from 'node:tls'
+import { InvalidOptionError } from '../errors.js'
+import { parseAuthority } from '../handlers/redirect.js'
+import type { MuxOptions, RedirectOptions, TcpRoute } from '../types.js'
+
+export const DEFAULTS = Object.freeze({
+  sniffTimeout: 5000,
+  maxSniffBytes: 16384,
+  closeGrace: 1000
+})
+
+export interface ResolvedOptions {
+  /** `'dev'` until the development certificate is made; `null` for a plaintext port. */
+  tls: TlsOptions | 'dev' | null
+  plaintext: 'serve' | 'redirect' | 'reject'
+  redirect: RedirectOptions
+  http2: boolean
+  routes: Array<[string, TcpRoute]>
+  sniffTimeout: number
+  maxSniffBytes: number
+  closeGrace: number
+  keepAliveTimeout?: number
+  headersTimeout?: number
+  requestTimeout?: number
+  connectionTimeout?: number
+  maxRequestsPerSocket?: number
+  http2SessionTimeout?: number
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
+const TIMEOUT_OPTIONS = ['keepAliveTimeout', 'headersTimeout', 'requestTimeout', 'connectionTimeout', 'maxRequestsPerSocket', 'http2SessionTimeout'] as const
+
+function ms (name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 2 ** 31 - 1) {
+    throw new InvalidOptionError(`${name} must be an integer from ${min} to ${2 ** 31 - 1}, got ${String(value)}`)
+  }
+  return value
+}
+
+function redirectOptions (value: unknown): RedirectOptions {
+  if (value === null || typeof value !== 'object') throw new InvalidOptionError('http.redirect must be an object')
+  const r = value as RedirectOptions
+  const out: RedirectOptions = {}
+  if (r.status !== undefined) {
+    if (!REDIRECT_STATUSES.has(r.status)) throw new InvalidOptionError(`http.redirect.status must be 301, 302, 303, 307 or 308, got ${String(r.status)}`)
+    out.status = r.status
+  }
+  if (r.host !== undefined) {
+    const a = typeof r.host === 'string' ? parseAuthority(r.host) : null
+    if (a === null) throw new InvalidOptionError(`http.redirect.host must be a host name or address with an optional port, got ${String(r.host)}`)
+    out.host = r.host
+  }
+  if (r.port !== undefined) out.port = ms('http.redirect.port', r.port, 1)
+  if (out.port !== undefined && out.port > 65535) throw new InvalidOptionError('http.redirect.port must be at most 65535')
+  if (r.trustForwardedHost !== undefined) {
+    if (typeof r.trustForwardedHost !== 'boolean') throw new InvalidOptionError('http.redirect.trustForwardedHost must be a boolean')
+    out.trustForwardedHost = r.trustForwardedHost
+  }
+  return out
+}
+
+export function resolveOptions (options: MuxOptions | undefined): ResolvedOptions {
+  const o: MuxOptions = options ?? {}
+  if (o === null || typeof o !== 'object') throw new InvalidOptionError('options must be an object')
+
+  let tls: ResolvedOptions['tls'] = null
+  if (o.tls !== undefined) {
+    if (o.tls === 'dev') tls = 'dev'
+    else if (o.tls !== null && typeof o.tls === 'object') tls = o.tls
+    else throw new InvalidOptionError('tls must be tls.createServer options (key, cert, SNICallback…) or \'dev\'')
+  }
+
+  let plaintext: ResolvedOptions['plaintext'] = 'redirect'
+  let redirect: RedirectOptions = {}
+  const h = o.http
+  if (h === 'redirect' || h === 'serve' || h === 'reject') plaintext = h
+  else if (h !== undefined) {
+    if (h === null || typeof h !== 'object' || !('redirect' in h)) {
+      throw new InvalidOptionError('http must be \'redirect\', \'serve\', \'reject\' or { redirect: { status?, host?, port? } }')
+    }
+    redirect = redirectOptions(h.redirect)
+  }
+
+  if (o.http2 !== undefined && typeof o.http2 !== 'boolean') throw new InvalidOptionError('http2 must be a boolean')
+
+  let routes: Array<[string, TcpRoute]> = []
+  if (o.routes !== undefined) {
+    if (o.routes === null || typeof o.routes !== 'object') throw new InvalidOptionError('routes must be an object of { name: route }')
+    routes = Object.entries(o.routes)
+  }
+
+  if (o.proxyProtocol !== undefined) {
+    throw new InvalidOptionError('proxyProtocol is not available in this version of portmux')
+  }
+
+  const resolved: ResolvedOptions = {
+    tls,
+    plaintext,
+    redirect,
+    http2: o.http2 ?? true,
+    routes,
+    sniffTimeout: o.sniffTimeout === undefined ? DEFAULTS.sniffTimeout : ms('sniffTimeout', o.sniffTimeout, 1),
+    maxSniffBytes: o.maxSniffBytes === undefined ? DEFAULTS.maxSniffBytes : ms('maxSniffBytes', o.maxSniffBytes, 64),
+    closeGrace: o.closeGrace === undefined ? DEFAULTS.closeGrace : ms('closeGrace', o.closeGrace, 0)
+  }
+  for (const name of TIMEOUT_OPTIONS) {
+    if (o[name] !== undefined) resolved[name] = ms(name, o[name], 0)
+  }
+  return resolved
+}

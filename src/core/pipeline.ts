@@ -1,0 +1,289 @@
+/**
+ * The connection pipeline: accept → sniff → choose a route → hand off.
+ *
+ * Each accepted socket gets one `Pending` record while its first bytes are read. The
+ * listeners are module-level functions that find the record through a symbol on the
+ * socket, so a connection costs one small object and one timer, not a set of closures.
+ * The sniff timer has one setter (`accept`) and one clearing path (`release`), which
+ * every way out of the sniffing state goes through — so it never leaks into the
+ * connection that is served afterwards.
+ */
+import type { Socket } from 'node:net'
+import type { ClientHelloResult } from '../sniff/tls.js'
+import type { CloseReason, ConnectionInfo, Destination, MuxStats, TcpRoute } from '../types.js'
+import { DuplicateRouteError, InvalidRouteError, type PortmuxError } from '../errors.js'
+import { classify, type ClassifyOptions, type ClassifyState, type Decision } from './classify.js'
+import { compileRoute, type CompiledRoute } from './match.js'
+import { Counters, DESTINATIONS } from './stats.js'
+
+/** Where decided connections go; implemented by `src/handlers`. */
+export interface Targets {
+  tls (socket: Socket): void
+  plain (socket: Socket): void
+  h2c (socket: Socket): void
+  route (socket: Socket, route: CompiledRoute, info: ConnectionInfo): void
+}
+
+export interface PipelineOptions extends ClassifyOptions {
+  sniffTimeout: number
+  maxSniffBytes: number
+  /** What plaintext HTTP (and h2c) counts as: served, redirected or rejected. */
+  plaintext: Exclude<Destination, 'https'>
+}
+
+const kPending = Symbol('portmux.pending')
+const kOpen = Symbol('portmux.open')
+const EMPTY = Buffer.alloc(0)
+
+interface MuxSocket extends Socket {
+  [kPending]?: Pending
+  [kOpen]?: Set<Socket>
+}
+
+/** Node's readable state: `ended` is set when EOF has been read, before `'end'` is emitted. */
+interface WithReadableState { _readableState?: { ended?: boolean } }
+
+class Pending implements ClassifyState {
+  bytes: Buffer = EMPTY
+  protocol = ''
+  hello: ClientHelloResult | undefined = undefined
+  helloLength = -1
+  nextRoute = 0
+  timer: NodeJS.Timeout | null = null
+
+  constructor (readonly pipeline: Pipeline, readonly socket: MuxSocket, readonly maxSniffBytes: number) {}
+}
+
+function onReadable (this: MuxSocket): void {
+  const conn = this[kPending]
+  if (conn === undefined) return
+  let chunk: Buffer | null
+  while ((chunk = this.read() as Buffer | null) !== null) {
+    conn.bytes = conn.bytes.length === 0 ? chunk : Buffer.concat([conn.bytes, chunk])
+  }
+  const eof = (this as WithReadableState)._readableState?.ended === true
+  conn.pipeline.evaluate(conn, eof ? 'client-closed' : conn.bytes.length >= conn.maxSniffBytes ? 'limit' : null)
+}
+
+function onEnd (this: MuxSocket): void {
+  const conn = this[kPending]
+  if (conn !== undefined) conn.pipeline.evaluate(conn, 'client-closed')
+}
+
+function onError (this: MuxSocket): void {
+  const conn = this[kPending]
+  if (conn !== undefined) conn.pipeline.refuse(conn, 'client-error')
+}
+
+function onClose (this: MuxSocket): void {
+  const conn = this[kPending]
+  if (conn !== undefined) conn.pipeline.refuse(conn, 'client-closed')
+}
+
+function onSniffTimeout (conn: Pending): void {
+  conn.timer = null
+  conn.pipeline.evaluate(conn, 'sniff-timeout')
+}
+
+function onServedClose (this: MuxSocket): void {
+  this[kOpen]?.delete(this)
+}
+
+export class Pipeline {
+  private readonly routes: CompiledRoute[] = []
+  private readonly pending = new Set<Pending>()
+  private readonly open = new Map<string, Set<Socket>>()
+  private readonly counters = new Counters()
+  private accepting = true
+
+  constructor (
+    private readonly options: PipelineOptions,
+    private readonly targets: Targets,
+    private readonly report: (err: PortmuxError) => void
+  ) {
+    for (const d of DESTINATIONS) this.open.set(d, new Set())
+  }
+
+  addRoute (name: string, route: TcpRoute): void {
+    if (typeof name !== 'string' || name.length === 0) throw new InvalidRouteError(String(name), 'the name must be a non-empty string')
+    if (route === null || typeof route !== 'object') throw new InvalidRouteError(name, 'the route must be an object')
+    if (this.routes.some((r) => r.name === name)) throw new DuplicateRouteError(name)
+    if (typeof route.handler !== 'function') {
+      throw new InvalidRouteError(name, route.proxy !== undefined
+        ? 'proxy routes are not available in this version; give a handler'
+        : 'a handler function is required')
+    }
+    const compiled = compileRoute(name, route, (err) => {
+      this.counters.error(err.code)
+      this.report(err)
+    })
+    this.routes.push(compiled)
+    this.open.set('route:' + name, new Set())
+  }
+
+  hasRoutes (): boolean {
+    return this.routes.length > 0
+  }
+
+  /** Start sniffing a newly accepted socket. */
+  accept (socket: MuxSocket): void {
+    this.counters.accepted++
+    if (!this.accepting) {
+      this.counters.closed['server-closing']++
+      socket.destroy()
+      return
+    }
+    const conn = new Pending(this, socket, this.options.maxSniffBytes)
+    socket[kPending] = conn
+    socket.on('readable', onReadable)
+    socket.on('end', onEnd)
+    socket.on('error', onError)
+    socket.on('close', onClose)
+    conn.timer = setTimeout(onSniffTimeout, this.options.sniffTimeout, conn)
+    this.pending.add(conn)
+  }
+
+  /**
+   * Decide if the bytes so far allow it. `final` says why no more bytes will be
+   * waited for; it is also the reason given when nothing can be decided.
+   */
+  evaluate (conn: Pending, final: CloseReason | null): void {
+    if (conn.bytes.length === 0) {
+      if (final === null) return
+      if (final === 'sniff-timeout') {
+        const route = this.routes.find((r) => r.onTimeout)
+        if (route !== undefined) {
+          conn.protocol = 'timeout'
+          this.handOff(conn, route)
+          return
+        }
+      }
+      this.refuse(conn, final)
+      return
+    }
+    const decision = classify(conn, this.routes, this.options, final !== null)
+    if (decision === 'more') {
+      if (final !== null) this.refuse(conn, final)
+      return
+    }
+    if (decision === 'no-route') {
+      this.refuse(conn, 'no-route')
+      return
+    }
+    this.handOff(conn, decision)
+  }
+
+  /** Close a connection that is still being sniffed, counting why. */
+  refuse (conn: Pending, reason: CloseReason): void {
+    if (!this.release(conn)) return
+    this.counters.closed[reason]++
+    conn.socket.destroy()
+  }
+
+  /** Leave the sniffing state: the one place the timer is cleared and the listeners removed. */
+  private release (conn: Pending): boolean {
+    const socket = conn.socket
+    if (socket[kPending] !== conn) return false
+    socket[kPending] = undefined
+    if (conn.timer !== null) {
+      clearTimeout(conn.timer)
+      conn.timer = null
+    }
+    socket.removeListener('readable', onReadable)
+    socket.removeListener('end', onEnd)
+    socket.removeListener('error', onError)
+    socket.removeListener('close', onClose)
+    this.pending.delete(conn)
+    return true
+  }
+
+  private handOff (conn: Pending, decision: Exclude<Decision, 'more' | 'no-route'>): void {
+    const socket = conn.socket
+    this.release(conn)
+    if (conn.bytes.length > 0) socket.unshift(conn.bytes)
+    if (typeof decision === 'object') {
+      this.counters.route(decision.name)
+      this.track(socket, 'route:' + decision.name)
+      const info: ConnectionInfo = {
+        route: decision.name,
+        protocol: conn.protocol,
+        remoteAddress: socket.remoteAddress,
+        remotePort: socket.remotePort,
+        localAddress: socket.localAddress,
+        localPort: socket.localPort,
+        bytes: conn.bytes
+      }
+      const hello = conn.hello
+      if (conn.protocol === 'tls' && hello !== undefined && hello.verdict === 'match') {
+        if (hello.hello.sni !== undefined) info.sni = hello.hello.sni
+        info.alpn = hello.hello.alpn
+      }
+      this.targets.route(socket, decision, info)
+      return
+    }
+    if (decision === 'tls') {
+      this.counters.decided.https++
+      this.track(socket, 'https')
+      this.targets.tls(socket)
+      return
+    }
+    const destination = this.options.plaintext
+    this.counters.decided[destination]++
+    this.track(socket, destination)
+    if (decision === 'h2c') this.targets.h2c(socket)
+    else this.targets.plain(socket)
+  }
+
+  private track (socket: MuxSocket, key: string): void {
+    const set = this.open.get(key)
+    if (set === undefined) return
+    set.add(socket)
+    socket[kOpen] = set
+    socket.on('close', onServedClose)
+  }
+
+  /** Stop taking new connections and close those still being sniffed. */
+  stopAccepting (): void {
+    this.accepting = false
+    for (const conn of this.pending) this.refuse(conn, 'server-closing')
+  }
+
+  resumeAccepting (): void {
+    this.accepting = true
+  }
+
+  /** Raw-route sockets still open. */
+  servedSockets (): Socket[] {
+    const out: Socket[] = []
+    for (const [key, set] of this.open) if (!key.startsWith('route:')) out.push(...set)
+    return out
+  }
+
+  routeSockets (): Socket[] {
+    const out: Socket[] = []
+    for (const [key, set] of this.open) if (key.startsWith('route:')) out.push(...set)
+    return out
+  }
+
+  /** Destroy every connection: sniffing, served and routed. */
+  destroyAll (): void {
+    for (const conn of this.pending) this.refuse(conn, 'server-closing')
+    for (const set of this.open.values()) for (const socket of set) socket.destroy()
+  }
+
+  openCount (): number {
+    let n = this.pending.size
+    for (const set of this.open.values()) n += set.size
+    return n
+  }
+
+  stats (): MuxStats {
+    const open = { https: 0, http: 0, redirect: 0, reject: 0 }
+    const routes: Record<string, number> = {}
+    for (const [key, set] of this.open) {
+      if (key.startsWith('route:')) routes[key.slice(6)] = set.size
+      else open[key as Destination] = set.size
+    }
+    return this.counters.snapshot(this.pending.size, open, routes)
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * `MuxServer`: the byte-sniffing listener. A `net.Server` whose connections go through
+ * the pipeline and on to the inner HTTP servers or the raw routes.
+ */
+import { lookup } from 'node:dns'
+import net, { type Socket } from 'node:net'
+import type { RequestListener } from 'node:http'
+import type { TlsOptions } from 'node:tls'
+import { devCertificate } from '../dev-certificate.js'
+import { PortmuxError } from '../errors.js'
+import { deliverRaw } from '../handlers/raw.js'
+import { drainable, FORWARDED_EVENTS, HttpServers } from '../handlers/http.js'
+import type { MuxOptions, MuxStats, TcpRoute } from '../types.js'
+import { resolveOptions, type ResolvedOptions } from './options.js'
+import { Pipeline } from './pipeline.js'
+
+/** Marks portmux servers across copies of the package (the plugin checks it). */
+export const kMuxServer = Symbol.for('portmux.server')
+
+/** How often a closing server looks for HTTP/1 connections that have gone idle. */
+const DRAIN_INTERVAL = 50
+
+/** The logger the Fastify plugin lends the server; without it, warnings go to `process.emitWarning`. */
+export interface MuxLogger {
+  warn (obj: object, msg?: string): void
+  debug (obj: object, msg?: string): void
+}
+
+// EventEmitter listeners take anything; they are passed through untouched.
+type Listener = (...args: any[]) => void
+
+type State = 'idle' | 'listening' | 'closing'
+
+export class MuxServer extends net.Server {
+  readonly [kMuxServer] = true
+  /** Set by the Fastify plugin. */
+  logger: MuxLogger | undefined = undefined
+
+  private readonly options: ResolvedOptions
+  private readonly http: HttpServers
+  private readonly pipeline: Pipeline
+  /** Resolves when the development certificate is in place; `null` when there is nothing to wait for. */
+  private ready: Promise<void> | null = null
+  private state: State = 'idle'
+  private secondaries: net.Server[] = []
+  private holdListening = false
+  private drainTimer: NodeJS.Timeout | null = null
+  private graceTimer: NodeJS.Timeout | null = null
+
+  constructor (handler?: RequestListener, options?: MuxOptions) {
+    super({ noDelay: true, allowHalfOpen: true })
+    this.options = resolveOptions(options)
+    const o = this.options
+    const plaintext = o.tls === null ? 'serve' : o.plaintext
+
+    this.http = new HttpServers({
+      tls: o.tls === null ? null : o.tls === 'dev' ? {} : o.tls,
+      plaintext,
+      redirect: o.redirect,
+      http2: o.http2,
+      keepAliveTimeout: o.keepAliveTimeout,
+      headersTimeout: o.headersTimeout,
+      requestTimeout: o.requestTimeout,
+      connectionTimeout: o.connectionTimeout,
+      maxRequestsPerSocket: o.maxRequestsPerSocket,
+      http2SessionTimeout: o.http2SessionTimeout
+    })
+
+    this.pipeline = new Pipeline({
+      sniffTimeout: o.sniffTimeout,
+      maxSniffBytes: o.maxSniffBytes,
+      tls: o.tls !== null,
+      h2c: o.http2,
+      plaintext: plaintext === 'serve' ? 'http' : plaintext
+    }, {
+      tls: (socket) => this.http.tls(socket),
+      plain: (socket) => this.http.plaintext(socket),
+      h2c: (socket) => this.http.prior(socket),
+      route: (socket, route, info) => {
+        if (route.route.handler !== undefined) deliverRaw(socket, route.route.handler, info, this.reportError)
+      }
+    }, this.reportError)
+
+    for (const [name, route] of o.routes) this.pipeline.addRoute(name, route)
+
+    if (o.tls === 'dev') {
+      this.ready = devCertificate().then((pems) => {
+        this.http.setSecureContext(pems)
+        this.ready = null
+      })
+      // Reported when listen() is called; never an unhandled rejection before that.
+      this.ready.catch(() => {})
+    }
+
+    this.wire()
+    if (handler !== undefined) this.on('request', handler)
+  }
+
+  private readonly onConnection = (socket: Socket): void => { this.pipeline.accept(socket) }
+  private readonly onClose = (): void => { this.onClosed() }
+
+  /** The server's own listeners; put back if a blanket `removeAllListeners` took them. */
+  private wire (): void {
+    if (!this.listeners('connection').includes(this.onConnection)) super.on('connection', this.onConnection)
+    if (!this.listeners('close').includes(this.onClose)) super.prependListener('close', this.onClose)
+  }
+
+  /** Add a raw TCP route; new connections see it at once. */
+  route (name: string, route: TcpRoute): this {
+    this.pipeline.addRoute(name, route)
+    return this
+  }
+
+  stats (): MuxStats {
+    return this.pipeline.stats()
+  }
+
+  /** The TLS options in use (`null` on a plaintext port); the development certificate once it is made. */
+  get tlsOptions (): TlsOptions | null {
+    return this.options.tls === 'dev' || this.options.tls === null ? null : this.options.tls
+  }
+
+  private readonly reportError = (err: PortmuxError): void => {
+    if (this.logger !== undefined) this.logger.warn({ err }, err.message)
+    else if (this.listenerCount('warning') > 0) this.emit('warning', err)
+  }
+
+  // ---- listening ---------------------------------------------------------
+
+  override listen (...args: unknown[]): this {
+    if (this.ready !== null) {
+      this.ready.then(() => { this.listen(...args) }, (err: unknown) => {
+        this.emit('error', err instanceof PortmuxError ? err : new PortmuxError('PORTMUX_ERR_DEV_CERTIFICATE', String(err), { cause: err }))
+      })
+      return this
+    }
+    this.pipeline.resumeAccepting()
+    const host = typeof args[0] === 'object' && args[0] !== null
+      ? (args[0] as net.ListenOptions).host
+      : typeof args[1] === 'string' ? args[1] : undefined
+    if (host === 'localhost') {
+      this.listenLocalhost(args)
+      return this
+    }
+    return (super.listen as (...a: unknown[]) => this)(...args)
+  }
+
+  /**
+   * `localhost` means every loopback address it resolves to (127.0.0.1 and ::1), as
+   * plain Fastify binds them. The first is the main listener; the others accept into
+   * the same pipeline. `'listening'` is held back until all are bound.
+   */
+  private listenLocalhost (args: unknown[]): void {
+    lookup('localhost', { all: true }, (err, addresses) => {
+      if (err !== null || addresses.length === 0) {
+        (super.listen as (...a: unknown[]) => this)(...args)
+        return
+      }
+      const [first, ...rest] = addresses
+      const main = typeof args[0] === 'object'
+        ? [{ ...(args[0] as net.ListenOptions), host: first.address }, ...args.slice(1)]
+        : [args[0], first.address, ...args.slice(2)]
+      this.holdListening = rest.length > 0
+      super.once('listening', () => this.bindSecondaries(rest.map((a) => a.address), args))
+      ;(super.listen as (...a: unknown[]) => this)(...main)
+    })
+  }
+
+  private bindSecondaries (hosts: string[], args: unknown[]): void {
+    const address = this.address()
+    if (hosts.length === 0 || address === null || typeof address === 'string') return this.releaseListening()
+    const base = typeof args[0] === 'object' ? (args[0] as net.ListenOptions) : {}
+    let left = hosts.length
+    for (const host of hosts) {
+      const secondary = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.pipeline.accept(socket))
+      const done = (err?: Error): void => {
+        secondary.removeListener('error', done)
+        if (err === undefined) this.secondaries.push(secondary)
+        if (--left === 0) this.releaseListening()
+      }
+      secondary.once('error', done)
+      secondary.listen({ backlog: base.backlog, ipv6Only: base.ipv6Only, port: address.port, host }, () => done())
+    }
+  }
+
+  private releaseListening (): void {
+    this.holdListening = false
+    this.emit('listening')
+  }
+
+  override emit (event: string | symbol, ...args: any[]): boolean {
+    if (event === 'listening') {
+      if (this.holdListening) return true
+      this.onListening()
+    }
+    return super.emit(event, ...args)
+  }
+
+  private onListening (): void {
+    this.state = 'listening'
+    this.http.startTracking()
+    if (this.options.tls === 'dev') {
+      const msg = 'portmux is using a self-signed development certificate (tls: \'dev\'); do not use it in production'
+      if (this.logger !== undefined) this.logger.warn({ tls: 'dev' }, msg)
+      else process.emitWarning(msg, { code: 'PORTMUX_DEV_CERTIFICATE' })
+    }
+  }
+
+  // ---- closing -----------------------------------------------------------
+
+  /**
+   * Stop accepting; close connections still being sniffed at once; let HTTP requests in
+   * flight finish and close their connections as they turn idle; GOAWAY to HTTP/2
+   * sessions; give raw-route sockets `closeGrace` ms, then destroy them. `'close'` (and
+   * `cb`) come when every connection has ended.
+   */
+  override close (cb?: (err?: Error) => void): this {
+    super.close(cb)
+    if (this.state === 'closing') return this
+    this.state = 'closing'
+    for (const s of this.secondaries) s.close()
+    this.secondaries = []
+    this.pipeline.stopAccepting()
+    this.http.close()
+    this.sweep()
+    this.drainTimer = setInterval(() => this.sweep(), DRAIN_INTERVAL)
+    this.drainTimer.unref()
+    this.graceTimer = setTimeout(() => {
+      this.graceTimer = null
+      for (const socket of this.pipeline.routeSockets()) socket.destroy()
+    }, this.options.closeGrace)
+    this.graceTimer.unref()
+    return this
+  }
+
+  /** Close HTTP connections that carry no request now. */
+  private sweep (): void {
+    for (const socket of this.pipeline.servedSockets()) {
+      if (drainable(socket)) socket.destroy()
+    }
+  }
+
+  private onClosed (): void {
+    if (this.drainTimer !== null) clearInterval(this.drainTimer)
+    if (this.graceTimer !== null) clearTimeout(this.graceTimer)
+    this.drainTimer = null
+    this.graceTimer = null
+    if (this.state === 'closing') this.state = 'idle'
+  }
+
+  /** Close idle HTTP/1 keep-alive connections (what `http.Server#closeIdleConnections` does). */
+  closeIdleConnections (): void {
+    this.http.closeIdleConnections()
+  }
+
+  /** Destroy every connection: sniffing, HTTP, HTTP/2 and raw routes. */
+  closeAllConnections (): void {
+    this.http.closeAllConnections()
+    this.pipeline.destroyAll()
+  }
+
+  /** Send GOAWAY to every HTTP/2 session; streams in flight finish. */
+  closeHttp2Sessions (): void {
+    this.http.closeHttp2Sessions()
+  }
+
+  // ---- events reaching the inner servers --------------------------------
+
+  override on (event: string | symbol, listener: Listener): this {
+    super.on(event as string, listener)
+    if (typeof event === 'string' && FORWARDED_EVENTS.has(event)) this.http?.addListener(event, listener, false)
+    return this
+  }
+
+  override addListener (event: string | symbol, listener: Listener): this {
+    return this.on(event, listener)
+  }
+
+  override prependListener (event: string | symbol, listener: Listener): this {
+    super.prependListener(event as string, listener)
+    if (typeof event === 'string' && FORWARDED_EVENTS.has(event)) this.http?.addListener(event, listener, true)
+    return this
+  }
+
+  override removeListener (event: string | symbol, listener: Listener): this {
+    super.removeListener(event, listener)
+    if (typeof event === 'string' && FORWARDED_EVENTS.has(event)) this.http?.removeListener(event, listener)
+    return this
+  }
+
+  override off (event: string | symbol, listener: Listener): this {
+    return this.removeListener(event, listener)
+  }
+
+  override removeAllListeners (event?: string | symbol): this {
+    const events = event === undefined ? [...FORWARDED_EVENTS] : typeof event === 'string' && FORWARDED_EVENTS.has(event) ? [event] : []
+    for (const e of events) {
+      for (const l of this.rawListeners(e)) this.http?.removeListener(e, l as Listener)
+    }
+    if (event === undefined) super.removeAllListeners()
+    else super.removeAllListeners(event)
+    this.wire()
+    return this
+  }
+}

@@ -1,0 +1,40 @@
+import type { CloseReason, Destination, MuxStats } from '../types.js'
+
+export const CLOSE_REASONS: readonly CloseReason[] = [
+  'sniff-timeout', 'client-closed', 'client-error', 'no-route', 'limit', 'server-closing'
+]
+export const DESTINATIONS: readonly Destination[] = ['https', 'http', 'redirect', 'reject']
+
+function zero<K extends string> (keys: readonly K[]): Record<K, number> {
+  const out = {} as Record<K, number>
+  for (const k of keys) out[k] = 0
+  return out
+}
+
+/** The counters of one server. Only `src/core` writes them. */
+export class Counters {
+  accepted = 0
+  readonly decided = zero(DESTINATIONS)
+  readonly decidedRoutes = new Map<string, number>()
+  readonly closed = zero(CLOSE_REASONS)
+  readonly errors = new Map<string, number>()
+
+  route (name: string): void {
+    this.decidedRoutes.set(name, (this.decidedRoutes.get(name) ?? 0) + 1)
+  }
+
+  error (code: string): void {
+    this.errors.set(code, (this.errors.get(code) ?? 0) + 1)
+  }
+
+  snapshot (pending: number, open: Record<Destination, number>, openRoutes: Record<string, number>): MuxStats {
+    return {
+      accepted: this.accepted,
+      pending,
+      open: { ...open, routes: openRoutes },
+      decided: { ...this.decided, routes: Object.fromEntries(this.decidedRoutes) },
+      closed: { ...this.closed },
+      errors: Object.fromEntries(this.errors)
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * A self-signed development certificate: ECDSA P-256, signed with SHA-256, valid for
+ * localhost, 127.0.0.1 and ::1 plus any hosts given. Never for production.
+ */
+import { isIP } from 'node:net'
+import selfsigned from 'selfsigned'
+import { DevCertificateError } from './errors.js'
+
+export interface DevCertificateOptions {
+  /** More names (DNS names or IP addresses) for the certificate. */
+  hosts?: string[]
+}
+
+export interface KeyAndCertificate {
+  key: string
+  cert: string
+}
+
+const DEFAULT_HOSTS = ['localhost', '127.0.0.1', '::1']
+const DAY = 24 * 60 * 60 * 1000
+
+export async function devCertificate (options: DevCertificateOptions = {}): Promise<KeyAndCertificate> {
+  const hosts = [...new Set([...DEFAULT_HOSTS, ...(options.hosts ?? [])])]
+  const altNames = hosts.map((h) => isIP(h) !== 0 ? { type: 7 as const, ip: h } : { type: 2 as const, value: h })
+  try {
+    const now = Date.now()
+    const pems = await selfsigned.generate([{ name: 'commonName', value: 'portmux development certificate' }], {
+      keyType: 'ec',
+      curve: 'P-256',
+      algorithm: 'sha256',
+      notBeforeDate: new Date(now - DAY),
+      notAfterDate: new Date(now + 30 * DAY),
+      extensions: [
+        { name: 'basicConstraints', cA: false },
+        { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+        { name: 'extKeyUsage', serverAuth: true },
+        { name: 'subjectAltName', altNames }
+      ]
+    })
+    return { key: pems.private, cert: pems.cert }
+  } catch (err) {
+    throw new DevCertificateError(err)
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * The inner HTTP servers. They never listen: the pipeline hands them sockets with
+ * `emit('connection')`, the sniffed bytes replayed first.
+ *
+ * - `secure`: TLS → an HTTP/2 secure server with `allowHTTP1` (h2 and HTTP/1.1 by ALPN,
+ *   and clients that send no ALPN), or an https server when `http2` is off;
+ * - `plain`: plaintext HTTP/1 → the app (`'serve'`, or no TLS at all), the redirect or the refusal;
+ * - `h2c`: plaintext HTTP/2 with prior knowledge → likewise.
+ *
+ * Events that users and plugins listen for on the outer server are forwarded to the
+ * inner servers that emit them, as the same listener functions (see `EVENTS`).
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import https from 'node:https'
+import http2, { type Http2SecureServer, type Http2Server, type ServerHttp2Session } from 'node:http2'
+import type { Socket } from 'node:net'
+import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls'
+import type { RedirectOptions } from '../types.js'
+import { redirectListener, rejectListener } from './redirect.js'
+
+export type PlaintextMode = 'serve' | 'redirect' | 'reject'
+
+export interface HttpServersOptions {
+  /** TLS options, or `null` when the port speaks plaintext only. May be completed later with `setSecureContext`. */
+  tls: TlsOptions | null
+  plaintext: PlaintextMode
+  redirect: RedirectOptions
+  http2: boolean
+  keepAliveTimeout?: number
+  headersTimeout?: number
+  requestTimeout?: number
+  connectionTimeout?: number
+  maxRequestsPerSocket?: number
+  http2SessionTimeout?: number
+}
+
+// EventEmitter listeners take anything; the outer server passes them through untouched.
+type Listener = (...args: any[]) => void
+type InnerServer = http.Server | https.Server | Http2SecureServer | Http2Server
+
+/** Events forwarded from the outer server, and which inner servers get them. */
+const H1_EVENTS = ['request', 'upgrade', 'checkContinue', 'checkExpectation', 'connect', 'dropRequest', 'timeout']
+const TLS_EVENTS = ['tlsClientError', 'secureConnection', 'keylog', 'newSession', 'resumeSession', 'OCSPRequest']
+const H2_EVENTS = ['request', 'checkContinue', 'session', 'sessionError', 'stream', 'timeout', 'unknownProtocol']
+export const FORWARDED_EVENTS: ReadonlySet<string> = new Set([...H1_EVENTS, ...TLS_EVENTS, ...H2_EVENTS, 'clientError'])
+
+const kOwner = Symbol('portmux.httpServers')
+interface Owned { [kOwner]?: HttpServers }
+
+/** What an inner server made of a socket: how the close sweep may treat it. */
+const kKind = Symbol('portmux.kind')
+const kTls = Symbol('portmux.tlsSocket')
+interface Marked extends Socket {
+  [kKind]?: 'h1' | 'h2c' | 'tls'
+  [kTls]?: TLSSocket
+  /** The response in progress on an HTTP/1 connection (Node's own bookkeeping). */
+  _httpMessage?: unknown
+}
+
+function onSecureConnection (this: unknown, tlsSocket: TLSSocket & { _parent?: Marked }): void {
+  const raw = tlsSocket._parent
+  if (raw !== undefined && raw !== null) raw[kTls] = tlsSocket
+}
+
+/**
+ * Whether closing this connection now cuts no request short: an HTTP/1 connection with
+ * no request in progress (idle, or still sending its headers), or a TLS connection
+ * whose handshake has not finished. HTTP/2 sessions are closed with GOAWAY instead.
+ */
+export function drainable (socket: Socket): boolean {
+  const s = socket as Marked
+  switch (s[kKind]) {
+    case 'h1': return s._httpMessage == null
+    case 'tls': {
+      const tls = s[kTls] as (TLSSocket & { _httpMessage?: unknown }) | undefined
+      if (tls === undefined) return true
+      return tls.alpnProtocol !== 'h2' && tls._httpMessage == null
+    }
+    default: return false
+  }
+}
+
+function onSession (this: InnerServer & Owned, session: ServerHttp2Session): void {
+  const owner = this[kOwner]
+  if (owner === undefined) return
+  owner.sessions.add(session)
+  session.once('close', () => owner.sessions.delete(session))
+  if (owner.sessionTimeout > 0) session.setTimeout(owner.sessionTimeout, closeIdleSession)
+}
+
+function closeIdleSession (this: ServerHttp2Session): void {
+  this.close()
+}
+
+function serverOptions (o: HttpServersOptions): http.ServerOptions {
+  const out: http.ServerOptions = {}
+  if (o.requestTimeout !== undefined) out.requestTimeout = o.requestTimeout
+  if (o.headersTimeout !== undefined) out.headersTimeout = o.headersTimeout
+  if (out.requestTimeout !== undefined && out.requestTimeout > 0 && out.headersTimeout === undefined) {
+    out.headersTimeout = Math.min(60_000, out.requestTimeout)
+  }
+  return out
+}
+
+export class HttpServers {
+  readonly secure: Http2SecureServer | https.Server | null
+  readonly plain: http.Server
+  readonly h2c: Http2Server | null
+  readonly sessions = new Set<ServerHttp2Session>()
+  readonly sessionTimeout: number
+  /** The servers that serve the app, with the events they take from the outer server. */
+  private readonly routes: Array<[InnerServer, ReadonlySet<string>]> = []
+  private tracking = false
+
+  constructor (private readonly options: HttpServersOptions) {
+    this.sessionTimeout = options.http2SessionTimeout ?? 0
+    const h1 = serverOptions(options)
+    const servesPlain = options.tls === null || options.plaintext === 'serve'
+
+    if (options.tls !== null) {
+      this.secure = options.http2
+        ? http2.createSecureServer({ ...options.tls, ...h1, allowHTTP1: true })
+        : https.createServer({ ALPNProtocols: ['http/1.1'], ...options.tls, ...h1 })
+      this.applyH1(this.secure)
+      this.secure.prependListener('secureConnection', onSecureConnection)
+      this.routes.push([this.secure, new Set([...H1_EVENTS, ...TLS_EVENTS, ...(options.http2 ? H2_EVENTS : []), 'clientError'])])
+    } else {
+      this.secure = null
+    }
+
+    this.plain = http.createServer(h1)
+    this.applyH1(this.plain)
+    if (servesPlain) {
+      this.routes.push([this.plain, new Set([...H1_EVENTS, 'clientError'])])
+    } else {
+      // Fastify's clientError handler still answers garbage with its 400.
+      this.routes.push([this.plain, new Set(['clientError'])])
+      const own = options.plaintext === 'redirect' ? redirectListener(options.redirect) : rejectListener
+      this.plain.on('request', own)
+      // Answer `Expect: 100-continue` with the redirect itself, not with 100.
+      this.plain.on('checkContinue', own)
+    }
+
+    if (options.http2) {
+      this.h2c = http2.createServer({})
+      if (servesPlain) {
+        this.routes.push([this.h2c, new Set(H2_EVENTS)])
+      } else {
+        this.h2c.on('request', options.plaintext === 'redirect' ? redirectListener(options.redirect) : rejectListener)
+      }
+    } else {
+      this.h2c = null
+    }
+
+    for (const s of [this.secure, this.h2c]) {
+      if (s === null) continue
+      ;(s as InnerServer & Owned)[kOwner] = this
+      s.on('session', onSession)
+      if (options.connectionTimeout !== undefined) s.setTimeout(options.connectionTimeout)
+    }
+  }
+
+  private applyH1 (server: http.Server | https.Server | Http2SecureServer): void {
+    const o = this.options
+    const s = server as http.Server
+    if (o.keepAliveTimeout !== undefined) s.keepAliveTimeout = o.keepAliveTimeout
+    if (o.maxRequestsPerSocket !== undefined) s.maxRequestsPerSocket = o.maxRequestsPerSocket
+    if (o.requestTimeout !== undefined) s.requestTimeout = o.requestTimeout
+    if (o.headersTimeout !== undefined) s.headersTimeout = o.headersTimeout
+    if (o.connectionTimeout !== undefined) s.timeout = o.connectionTimeout
+  }
+
+  /** Replace the TLS credentials (the development certificate arrives after construction). */
+  setSecureContext (options: TlsOptions): void {
+    ;(this.secure as TlsServer | null)?.setSecureContext(options)
+  }
+
+  // The outer listener allows half-open sockets for raw routes. TLS and HTTP/2 servers
+  // close on the client's FIN (their own listeners would not allow half-open), so the
+  // sockets they get are set back; HTTP/1 handles FIN itself, as http.Server does.
+  tls (socket: Socket): void {
+    socket.allowHalfOpen = false
+    ;(socket as Marked)[kKind] = 'tls'
+    this.secure?.emit('connection', socket)
+  }
+
+  plaintext (socket: Socket): void {
+    ;(socket as Marked)[kKind] = 'h1'
+    this.plain.emit('connection', socket)
+  }
+
+  prior (socket: Socket): void {
+    socket.allowHalfOpen = false
+    ;(socket as Marked)[kKind] = 'h2c'
+    this.h2c?.emit('connection', socket)
+  }
+
+  /** Forward an outer-server listener to the inner servers that emit this event. */
+  addListener (event: string, listener: Listener, prepend: boolean): void {
+    for (const [server, events] of this.routes) {
+      if (!events.has(event)) continue
+      if (prepend) server.prependListener(event, listener)
+      else server.on(event, listener)
+    }
+  }
+
+  removeListener (event: string, listener: Listener): void {
+    for (const [server, events] of this.routes) {
+      if (events.has(event)) server.removeListener(event, listener)
+    }
+  }
+
+  /**
+   * Inner servers that never listen have no connection tracking: no headersTimeout,
+   * no requestTimeout, no closeIdleConnections. Their tracking starts on their own
+   * `'listening'` event, emitted here when the outer server starts listening.
+   */
+  startTracking (): void {
+    if (this.tracking) return
+    this.tracking = true
+    this.plain.emit('listening')
+    if (this.secure !== null) this.secure.emit('listening')
+  }
+
+  private h1Servers (): Array<http.Server | https.Server | Http2SecureServer> {
+    return this.secure === null ? [this.plain] : [this.plain, this.secure]
+  }
+
+  closeIdleConnections (): void {
+    for (const s of this.h1Servers()) (s as http.Server).closeIdleConnections()
+  }
+
+  closeAllConnections (): void {
+    for (const s of this.h1Servers()) http.Server.prototype.closeAllConnections.call(s)
+    for (const session of this.sessions) session.destroy()
+  }
+
+  /** GOAWAY to every HTTP/2 session; streams in flight finish. */
+  closeHttp2Sessions (): void {
+    for (const session of this.sessions) session.close()
+  }
+
+  /**
+   * Graceful close: idle HTTP/1 connections close now (and the connection checker
+   * stops), HTTP/2 sessions get GOAWAY. Requests in flight finish; the caller closes
+   * what turns idle afterwards with `closeIdleConnections`.
+   */
+  close (): void {
+    for (const s of [this.plain, this.secure, this.h2c]) {
+      if (s === null) continue
+      // Never listening, so net.Server.close only clears state here.
+      ;(s.close as () => void).call(s)
+    }
+    this.tracking = false
+    this.closeHttp2Sessions()
+  }
+}
+
+export type { IncomingMessage, ServerResponse }

@@ -1,0 +1,139 @@
+/**
+ * What plaintext HTTP gets on a TLS port when it is not served: a redirect to the
+ * same host, port and path over https, or a polite refusal. Both answer with a
+ * complete short response and close the connection (HTTP/1.1 `Connection: close`;
+ * HTTP/2 closes the session after the stream).
+ */
+import { isIPv4, isIPv6 } from 'node:net'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import type { RedirectOptions } from '../types.js'
+
+type Request = IncomingMessage | Http2ServerRequest
+type Response = ServerResponse | Http2ServerResponse
+
+export interface Authority {
+  /** As it goes into a URL: IPv6 literals keep their brackets. */
+  host: string
+  port: number | undefined
+}
+
+const REG_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$/
+const PORT = /^[0-9]{1,5}$/
+
+/**
+ * Parse a Host header (or an absolute-form authority): `host[:port]`, where host is a
+ * DNS name, an IPv4 address or a bracketed IPv6 address. Userinfo, paths, spaces,
+ * control characters, percent-encoding and out-of-range ports make it malformed.
+ */
+export function parseAuthority (value: string | undefined): Authority | null {
+  if (value === undefined || value.length === 0 || value.length > 261) return null
+  let host: string
+  let rest: string
+  if (value.charCodeAt(0) === 0x5b /* [ */) {
+    const close = value.indexOf(']')
+    if (close === -1) return null
+    const literal = value.slice(1, close)
+    if (!isIPv6(literal) || literal.includes('%')) return null
+    host = '[' + literal.toLowerCase() + ']'
+    rest = value.slice(close + 1)
+  } else {
+    const colon = value.indexOf(':')
+    host = colon === -1 ? value : value.slice(0, colon)
+    rest = colon === -1 ? '' : value.slice(colon)
+    if (host.length > 253 || !(REG_NAME.test(host) || isIPv4(host))) return null
+    host = host.toLowerCase()
+  }
+  if (rest === '' || rest === ':') return { host, port: undefined }
+  if (rest.charCodeAt(0) !== 0x3a /* : */) return null
+  const digits = rest.slice(1)
+  if (!PORT.test(digits)) return null
+  const port = Number(digits)
+  if (port < 1 || port > 65535) return null
+  return { host, port }
+}
+
+export interface Target {
+  authority: string | undefined
+  /** Path and query, unchanged. */
+  path: string
+}
+
+/** Split a request-target into the authority it names (absolute-form) and the path. */
+export function requestTarget (url: string | undefined): Target | null {
+  if (url === undefined || url.length === 0) return null
+  if (url.charCodeAt(0) === 0x2f /* / */) return { authority: undefined, path: url }
+  const m = /^https?:\/\/([^/?#]*)([^#]*)$/i.exec(url)
+  if (m === null) return null
+  const path = m[2] === '' ? '/' : m[2].charCodeAt(0) === 0x3f /* ? */ ? '/' + m[2] : m[2]
+  return { authority: m[1], path }
+}
+
+function header (req: Request, name: string): string | undefined {
+  const v = req.headers[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
+function isHttp2 (req: Request): req is Http2ServerRequest {
+  return req.httpVersionMajor === 2
+}
+
+/** Send a complete short response that ends the connection. */
+function finish (req: Request, res: Response, status: number, headers: Record<string, string>, body: string): void {
+  // Unread request bodies are discarded so the response can be flushed cleanly.
+  req.resume()
+  const buf = req.method === 'HEAD' ? '' : body
+  const all: Record<string, string | number> = {
+    ...headers,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(buf)
+  }
+  if (isHttp2(req)) {
+    const r = res as Http2ServerResponse
+    r.writeHead(status, all)
+    r.end(buf, () => { req.stream.session?.close() })
+  } else {
+    all.connection = 'close'
+    const r = res as ServerResponse
+    r.writeHead(status, all)
+    r.end(buf)
+  }
+}
+
+export function badRequest (req: Request, res: Response, why: string): void {
+  finish(req, res, 400, {}, `Bad Request: ${why}\n`)
+}
+
+/** A request listener answering every request with a redirect to https. */
+export function redirectListener (options: RedirectOptions): (req: Request, res: Response) => void {
+  const fixedHost = options.host === undefined ? undefined : parseAuthority(options.host)
+  return function redirect (req, res) {
+    const target = requestTarget(req.url)
+    if (target === null) {
+      badRequest(req, res, 'the request target cannot be redirected')
+      return
+    }
+    let hostValue = target.authority
+    if (hostValue === undefined) {
+      const forwarded = options.trustForwardedHost === true ? header(req, 'x-forwarded-host')?.split(',')[0].trim() : undefined
+      hostValue = forwarded ?? (isHttp2(req) ? (req.authority || header(req, 'host')) : header(req, 'host'))
+    }
+    const authority = parseAuthority(hostValue)
+    if (authority === null) {
+      badRequest(req, res, hostValue === undefined ? 'missing Host' : 'malformed Host')
+      return
+    }
+    const host = fixedHost?.host ?? authority.host
+    const port = options.port ?? fixedHost?.port ?? authority.port
+    const upgrade = !isHttp2(req) && header(req, 'upgrade')?.toLowerCase() === 'websocket'
+    const scheme = upgrade ? 'wss' : 'https'
+    const location = `${scheme}://${host}${port === undefined || port === 443 ? '' : ':' + String(port)}${target.path}`
+    const status = options.status ?? (req.method === 'GET' || req.method === 'HEAD' ? 301 : 308)
+    finish(req, res, status, { location }, `Redirecting to ${location}\n`)
+  }
+}
+
+/** A request listener refusing plaintext HTTP on a TLS port. */
+export function rejectListener (req: Request, res: Response): void {
+  finish(req, res, 400, {}, 'Bad Request: this port speaks HTTPS; plain HTTP was sent to it\n')
+}

@@ -1,0 +1,33 @@
+export { portmux as default, serverFactory } from './fastify.js'
+export { createServer } from './node.js'
+export { MuxServer } from './core/server.js'
+export { devCertificate } from './dev-certificate.js'
+export type { DevCertificateOptions, KeyAndCertificate } from './dev-certificate.js'
+export {
+  PortmuxError,
+  InvalidOptionError,
+  InvalidRouteError,
+  DuplicateRouteError,
+  NoFactoryError,
+  DevCertificateError,
+  MatcherError,
+  HandlerError
+} from './errors.js'
+export type { PortmuxErrorCode } from './errors.js'
+export type {
+  CloseReason,
+  ConnectionInfo,
+  Destination,
+  HttpMode,
+  Match,
+  MuxOptions,
+  MuxStats,
+  ProtocolName,
+  ProxyProtocolOptions,
+  ProxyTarget,
+  RawHandler,
+  RedirectOptions,
+  TcpRoute,
+  TlsMatch,
+  Verdict
+} from './types.js'

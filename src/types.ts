@@ -1,0 +1,141 @@
+import type { Socket } from 'node:net'
+import type { TlsOptions } from 'node:tls'
+import type { ProtocolName, Verdict } from './sniff/types.js'
+
+export type { ProtocolName, Verdict } from './sniff/types.js'
+
+/** TLS patterns: a route matches when every given field matches. */
+export interface TlsMatch {
+  /** Server names: exact (case-insensitive, trailing dot ignored) or `*.example.com` (exactly one label). */
+  sni?: string | string[]
+  /** Application protocols: the route matches when the client offers any of them. */
+  alpn?: string | string[]
+}
+
+/** What a raw TCP route matches on. Routes are tried in the order they were added. */
+export type Match =
+  | ProtocolName
+  | { tls: TlsMatch }
+  | { prefix: string | Uint8Array }
+  /** Tested over the bytes so far, read as latin1: `'match'` or `'no'`, never waits. */
+  | RegExp
+  /** Called with every byte received so far; `'more'` holds the decision. */
+  | ((bytes: Uint8Array) => Verdict)
+  /** Clients that stay silent for `sniffTimeout` (server-speaks-first protocols). */
+  | 'timeout'
+
+/** What a raw route's handler learns about the connection. */
+export interface ConnectionInfo {
+  /** The route's name. */
+  route: string
+  /** The protocol that matched: a detector's name, `'custom'` for prefix/RegExp/function matches, or `'timeout'`. */
+  protocol: string
+  /** The server name the client asked for, when the connection is TLS and sent one. */
+  sni?: string
+  /** The application protocols the client offered, when the connection is TLS. */
+  alpn?: string[]
+  remoteAddress: string | undefined
+  remotePort: number | undefined
+  localAddress: string | undefined
+  localPort: number | undefined
+  /** The bytes read while deciding; the handler's socket replays them first. */
+  bytes: Buffer
+}
+
+export type RawHandler = (socket: Socket, info: ConnectionInfo) => void
+
+export interface ProxyTarget {
+  /** Upstream host; defaults to `127.0.0.1`. */
+  host?: string
+  port: number
+  /** Send a PROXY protocol header of this version before any client byte. */
+  proxyProtocol?: 1 | 2
+  /** ms to wait for the upstream to accept. */
+  connectTimeout?: number
+}
+
+export interface TcpRoute {
+  match: Match | Match[]
+  handler?: RawHandler
+  proxy?: ProxyTarget
+  /** TLS routes only: decrypt with the mux's TLS, then hand over. */
+  terminateTls?: boolean
+  /** ms without traffic in either direction before the route's socket is closed. */
+  idleTimeout?: number
+  /** At most this many open connections on this route; more are closed at once. */
+  maxConnections?: number
+}
+
+export interface RedirectOptions {
+  /** 301, 302, 303, 307 or 308. Default: 301 for GET and HEAD, 308 for other methods. */
+  status?: 301 | 302 | 303 | 307 | 308
+  /** Always redirect to this host (no other host is ever used). */
+  host?: string
+  /** Always redirect to this port (443 is left out of the Location). */
+  port?: number
+  /** Take the host from `X-Forwarded-Host` when present. Off unless set. */
+  trustForwardedHost?: boolean
+}
+
+export type HttpMode = 'redirect' | 'serve' | 'reject' | { redirect: RedirectOptions }
+
+export interface ProxyProtocolOptions {
+  /** Peers (CIDRs or addresses, IPv4 and IPv6) whose PROXY headers are believed. */
+  trusted: string[]
+  /** Close connections from trusted peers that send no valid header. */
+  required?: boolean
+}
+
+export interface MuxOptions {
+  /** Key and certificate (any `tls.createServer` options) or `'dev'` for a self-signed development certificate. */
+  tls?: TlsOptions | 'dev'
+  /** What plaintext HTTP gets on a TLS port. Default `'redirect'`. */
+  http?: HttpMode
+  /** Offer `h2` by ALPN and accept h2c prior knowledge. Default `true`. */
+  http2?: boolean
+  /** Raw TCP routes by name. */
+  routes?: Record<string, TcpRoute>
+  /** ms a new connection may stay silent or undecided. Default 5000. */
+  sniffTimeout?: number
+  /** Bytes buffered while deciding. Default 16384. */
+  maxSniffBytes?: number
+  proxyProtocol?: ProxyProtocolOptions
+  /** ms that `close()` gives raw-route sockets before destroying them. Default 1000. */
+  closeGrace?: number
+  /** Applied to the inner HTTP/1 servers (Fastify passes its own values through the factory). */
+  keepAliveTimeout?: number
+  headersTimeout?: number
+  requestTimeout?: number
+  /** Socket inactivity timeout of HTTP connections (`server.timeout`), 0 for none. */
+  connectionTimeout?: number
+  maxRequestsPerSocket?: number
+  /** ms an idle HTTP/2 session stays open. */
+  http2SessionTimeout?: number
+}
+
+/** Why portmux closed a connection before handing it on. */
+export type CloseReason =
+  | 'sniff-timeout'
+  | 'client-closed'
+  | 'client-error'
+  | 'no-route'
+  | 'limit'
+  | 'server-closing'
+
+/** Where a decided connection went. */
+export type Destination = 'https' | 'http' | 'redirect' | 'reject'
+
+export interface MuxStats {
+  /** Connections accepted since the server was made. */
+  accepted: number
+  /** Connections being sniffed now. */
+  pending: number
+  /** Open connections by where they went. */
+  open: Record<Destination, number> & { routes: Record<string, number> }
+  /** Decisions since the server was made, by where they went. */
+  decided: Record<Destination, number> & { routes: Record<string, number> }
+  /** Connections portmux closed itself, by reason. */
+  closed: Record<CloseReason, number>
+  /** Errors by code: user matchers or handlers that threw. */
+  errors: Record<string, number>
+}
