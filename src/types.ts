@@ -111,6 +111,8 @@ export interface MuxOptions {
   maxRequestsPerSocket?: number
   /** ms an idle HTTP/2 session stays open. */
   http2SessionTimeout?: number
+  /** ms between the inner HTTP/1 servers' checks of `headersTimeout` and `requestTimeout` (Node's default: 30000). */
+  connectionsCheckingInterval?: number
 }
 
 /** Why portmux closed a connection before handing it on. */

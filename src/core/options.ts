@@ -29,10 +29,11 @@ export interface ResolvedOptions {
   connectionTimeout?: number
   maxRequestsPerSocket?: number
   http2SessionTimeout?: number
+  connectionsCheckingInterval?: number
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
-const TIMEOUT_OPTIONS = ['keepAliveTimeout', 'headersTimeout', 'requestTimeout', 'connectionTimeout', 'maxRequestsPerSocket', 'http2SessionTimeout'] as const
+const TIMEOUT_OPTIONS = ['keepAliveTimeout', 'headersTimeout', 'requestTimeout', 'connectionTimeout', 'maxRequestsPerSocket', 'http2SessionTimeout', 'connectionsCheckingInterval'] as const
 
 function ms (name: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 2 ** 31 - 1) {

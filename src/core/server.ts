@@ -63,7 +63,8 @@ export class MuxServer extends net.Server {
       requestTimeout: o.requestTimeout,
       connectionTimeout: o.connectionTimeout,
       maxRequestsPerSocket: o.maxRequestsPerSocket,
-      http2SessionTimeout: o.http2SessionTimeout
+      http2SessionTimeout: o.http2SessionTimeout,
+      connectionsCheckingInterval: o.connectionsCheckingInterval
     })
 
     this.pipeline = new Pipeline({

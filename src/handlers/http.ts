@@ -32,6 +32,7 @@ export interface HttpServersOptions {
   connectionTimeout?: number
   maxRequestsPerSocket?: number
   http2SessionTimeout?: number
+  connectionsCheckingInterval?: number
 }
 
 // EventEmitter listeners take anything; the outer server passes them through untouched.
@@ -96,6 +97,7 @@ function serverOptions (o: HttpServersOptions): http.ServerOptions {
   const out: http.ServerOptions = {}
   if (o.requestTimeout !== undefined) out.requestTimeout = o.requestTimeout
   if (o.headersTimeout !== undefined) out.headersTimeout = o.headersTimeout
+  if (o.connectionsCheckingInterval !== undefined) out.connectionsCheckingInterval = o.connectionsCheckingInterval
   if (out.requestTimeout !== undefined && out.requestTimeout > 0 && out.headersTimeout === undefined) {
     out.headersTimeout = Math.min(60_000, out.requestTimeout)
   }
@@ -168,6 +170,7 @@ export class HttpServers {
     if (o.requestTimeout !== undefined) s.requestTimeout = o.requestTimeout
     if (o.headersTimeout !== undefined) s.headersTimeout = o.headersTimeout
     if (o.connectionTimeout !== undefined) s.timeout = o.connectionTimeout
+    if (o.connectionsCheckingInterval !== undefined) (s as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = o.connectionsCheckingInterval
   }
 
   /** Replace the TLS credentials (the development certificate arrives after construction). */
