@@ -119,6 +119,7 @@ export class Pipeline {
     })
     this.routes.push(compiled)
     this.open.set('route:' + name, new Set())
+    this.counters.decidedRoutes.set(name, 0)
   }
 
   hasRoutes (): boolean {

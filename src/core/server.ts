@@ -43,7 +43,9 @@ export class MuxServer extends net.Server {
   private ready: Promise<void> | null = null
   private state: State = 'idle'
   private secondaries: net.Server[] = []
-  private holdListening = false
+  /** Loopback addresses still to bind once the main listener is up (`listen` on localhost). */
+  private secondaryHosts: string[] | null = null
+  private secondaryArgs: unknown[] = []
   private drainTimer: NodeJS.Timeout | null = null
   private graceTimer: NodeJS.Timeout | null = null
 
@@ -161,13 +163,16 @@ export class MuxServer extends net.Server {
       const main = typeof args[0] === 'object'
         ? [{ ...(args[0] as net.ListenOptions), host: first.address }, ...args.slice(1)]
         : [args[0], first.address, ...args.slice(2)]
-      this.holdListening = rest.length > 0
-      super.once('listening', () => this.bindSecondaries(rest.map((a) => a.address), args))
+      if (rest.length > 0) {
+        this.secondaryHosts = rest.map((a) => a.address)
+        this.secondaryArgs = args
+      }
       ;(super.listen as (...a: unknown[]) => this)(...main)
     })
   }
 
   private bindSecondaries (hosts: string[], args: unknown[]): void {
+    this.secondaryArgs = []
     const address = this.address()
     if (hosts.length === 0 || address === null || typeof address === 'string') return this.releaseListening()
     const base = typeof args[0] === 'object' ? (args[0] as net.ListenOptions) : {}
@@ -185,13 +190,18 @@ export class MuxServer extends net.Server {
   }
 
   private releaseListening (): void {
-    this.holdListening = false
     this.emit('listening')
   }
 
   override emit (event: string | symbol, ...args: any[]): boolean {
     if (event === 'listening') {
-      if (this.holdListening) return true
+      // The main listener is up: bind the other loopback addresses before telling anyone.
+      const hosts = this.secondaryHosts
+      if (hosts !== null) {
+        this.secondaryHosts = null
+        this.bindSecondaries(hosts, this.secondaryArgs)
+        return true
+      }
       this.onListening()
     }
     return super.emit(event, ...args)
