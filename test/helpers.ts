@@ -53,12 +53,16 @@ export function closed (socket: net.Socket): Promise<void> {
   })
 }
 
-/** Write raw bytes and read the whole reply until the server closes. */
-export async function exchange (t: TestContext, port: number, request: string | Buffer): Promise<string> {
+/**
+ * Write raw bytes and read the whole reply until the server closes. With `end`, the
+ * client half-closes after writing (as `nc -q`), for servers that answer until EOF.
+ */
+export async function exchange (t: TestContext, port: number, request: string | Buffer, options: { end?: boolean } = {}): Promise<string> {
   const socket = await connect(t, port)
   socket.on('error', () => {})
   const reply = readAll(socket)
-  socket.write(request)
+  if (options.end === true) socket.end(request)
+  else socket.write(request)
   return (await reply).toString('latin1')
 }
 
