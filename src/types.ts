@@ -127,6 +127,15 @@ export type CloseReason =
 /** Where a decided connection went. */
 export type Destination = 'https' | 'http' | 'redirect' | 'reject'
 
+/** How proxied connections went: `connected` once per upstream connection made, the rest once per failure. */
+export type ProxyOutcome =
+  | 'connected'
+  | 'upstream-refused'
+  | 'connect-timeout'
+  | 'upstream-error'
+  | 'client-error'
+  | 'idle-timeout'
+
 export interface MuxStats {
   /** Connections accepted since the server was made. */
   accepted: number
@@ -138,6 +147,8 @@ export interface MuxStats {
   decided: Record<Destination, number> & { routes: Record<string, number> }
   /** Connections portmux closed itself, by reason. */
   closed: Record<CloseReason, number>
+  /** Proxy routes' upstream connections, by outcome. */
+  proxy: Record<ProxyOutcome, number>
   /** Errors by code: user matchers or handlers that threw. */
   errors: Record<string, number>
 }

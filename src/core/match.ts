@@ -30,6 +30,8 @@ export interface CompiledRoute {
   readonly onTimeout: boolean
   /** The route needs the whole ClientHello (SNI or ALPN patterns). */
   readonly readsClientHello: boolean
+  /** The ALPN values of its `{ tls: { alpn } }` patterns: what a terminating route may agree to. */
+  readonly alpn: readonly string[] | undefined
 }
 
 export type MatcherErrorSink = (err: MatcherError) => void
@@ -159,12 +161,48 @@ function compileOne (m: Match, route: string, onError: MatcherErrorSink): Matche
   throw new InvalidRouteError(route, 'match must be a protocol name, { tls }, { prefix }, a RegExp, a function or \'timeout\'')
 }
 
-export function compileRoute (name: string, route: TcpRoute, onError: MatcherErrorSink): CompiledRoute {
+function isTlsMatch (m: Match): m is 'tls' | { tls: TlsMatch } {
+  return m === 'tls' || (typeof m === 'object' && m !== null && !(m instanceof RegExp) && 'tls' in m)
+}
+
+function positiveInt (name: string, field: string, value: unknown, max = 2 ** 31 - 1): void {
+  if (value === undefined) return
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new InvalidRouteError(name, `${field} must be an integer from 1 to ${max}, got ${String(value)}`)
+  }
+}
+
+function checkTarget (name: string, route: TcpRoute, canTerminate: boolean, matches: Match[]): void {
+  const hasHandler = route.handler !== undefined
+  const hasProxy = route.proxy !== undefined
+  if (hasHandler === hasProxy) throw new InvalidRouteError(name, 'give exactly one of handler or proxy')
+  if (hasHandler && typeof route.handler !== 'function') throw new InvalidRouteError(name, 'handler must be a function')
+  if (hasProxy) {
+    const p = route.proxy
+    if (p === null || typeof p !== 'object') throw new InvalidRouteError(name, 'proxy must be { host?, port, proxyProtocol?, connectTimeout? }')
+    positiveInt(name, 'proxy.port', p.port, 65535)
+    if (p.host !== undefined && (typeof p.host !== 'string' || p.host.length === 0)) throw new InvalidRouteError(name, 'proxy.host must be a non-empty string')
+    if (p.proxyProtocol !== undefined && p.proxyProtocol !== 1 && p.proxyProtocol !== 2) throw new InvalidRouteError(name, 'proxy.proxyProtocol must be 1 or 2')
+    positiveInt(name, 'proxy.connectTimeout', p.connectTimeout)
+  }
+  positiveInt(name, 'idleTimeout', route.idleTimeout)
+  positiveInt(name, 'maxConnections', route.maxConnections)
+  if (route.terminateTls !== undefined && typeof route.terminateTls !== 'boolean') throw new InvalidRouteError(name, 'terminateTls must be a boolean')
+  if (route.terminateTls === true) {
+    if (!canTerminate) throw new InvalidRouteError(name, 'terminateTls needs the mux\'s tls option')
+    if (!matches.every(isTlsMatch)) throw new InvalidRouteError(name, 'terminateTls is for TLS routes only: every match must be \'tls\' or { tls }')
+  }
+}
+
+export function compileRoute (name: string, route: TcpRoute, onError: MatcherErrorSink, canTerminate = false): CompiledRoute {
   const all = Array.isArray(route.match) ? route.match : [route.match]
   if (all.length === 0) throw new InvalidRouteError(name, 'match must not be an empty list')
   const onTimeout = all.includes('timeout')
   const byBytes = all.filter((m) => m !== 'timeout')
-  const readsClientHello = byBytes.some((m) => m === 'tls' || (typeof m === 'object' && m !== null && 'tls' in m))
+  checkTarget(name, route, canTerminate, all)
+  const readsClientHello = byBytes.some(isTlsMatch)
   const match = byBytes.length === 0 ? null : anyOf(byBytes.map((m) => compileOne(m, name, onError)))
-  return { name, route, match, onTimeout, readsClientHello }
+  const alpnLists = byBytes.filter(isTlsMatch).map((m) => m === 'tls' ? undefined : list(m.tls.alpn, 'alpn', name))
+  const alpn = alpnLists.length > 0 && alpnLists.every((a) => a !== undefined) ? [...new Set(alpnLists.flat() as string[])] : undefined
+  return { name, route, match, onTimeout, readsClientHello, alpn }
 }

@@ -10,7 +10,7 @@
  */
 import type { Socket } from 'node:net'
 import type { ClientHelloResult } from '../sniff/tls.js'
-import type { CloseReason, ConnectionInfo, Destination, MuxStats, TcpRoute } from '../types.js'
+import type { CloseReason, ConnectionInfo, Destination, MuxStats, ProxyOutcome, TcpRoute } from '../types.js'
 import { DuplicateRouteError, InvalidRouteError, type PortmuxError } from '../errors.js'
 import { classify, type ClassifyOptions, type ClassifyState, type Decision } from './classify.js'
 import { compileRoute, type CompiledRoute } from './match.js'
@@ -108,18 +108,18 @@ export class Pipeline {
     if (typeof name !== 'string' || name.length === 0) throw new InvalidRouteError(String(name), 'the name must be a non-empty string')
     if (route === null || typeof route !== 'object') throw new InvalidRouteError(name, 'the route must be an object')
     if (this.routes.some((r) => r.name === name)) throw new DuplicateRouteError(name)
-    if (typeof route.handler !== 'function') {
-      throw new InvalidRouteError(name, route.proxy !== undefined
-        ? 'proxy routes are not available in this version; give a handler'
-        : 'a handler function is required')
-    }
     const compiled = compileRoute(name, route, (err) => {
       this.counters.error(err.code)
       this.report(err)
-    })
+    }, this.options.tls)
     this.routes.push(compiled)
     this.open.set('route:' + name, new Set())
     this.counters.decidedRoutes.set(name, 0)
+  }
+
+  /** Count how a proxied connection went. */
+  proxyOutcome (outcome: ProxyOutcome): void {
+    this.counters.proxy[outcome]++
   }
 
   hasRoutes (): boolean {
@@ -203,6 +203,12 @@ export class Pipeline {
     this.release(conn)
     if (conn.bytes.length > 0) socket.unshift(conn.bytes)
     if (typeof decision === 'object') {
+      const max = decision.route.maxConnections
+      if (max !== undefined && (this.open.get('route:' + decision.name)?.size ?? 0) >= max) {
+        this.counters.closed.limit++
+        socket.destroy()
+        return
+      }
       this.counters.route(decision.name)
       this.track(socket, 'route:' + decision.name)
       const info: ConnectionInfo = {

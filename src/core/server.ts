@@ -10,7 +10,10 @@ import { devCertificate } from '../dev-certificate.js'
 import { PortmuxError } from '../errors.js'
 import { deliverRaw } from '../handlers/raw.js'
 import { drainable, FORWARDED_EVENTS, HttpServers } from '../handlers/http.js'
-import type { MuxOptions, MuxStats, TcpRoute } from '../types.js'
+import { proxyTo } from '../handlers/proxy.js'
+import { TlsTerminator } from '../handlers/tls-route.js'
+import type { ConnectionInfo, MuxOptions, MuxStats, ProxyOutcome, TcpRoute } from '../types.js'
+import type { CompiledRoute } from './match.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
 import { Pipeline } from './pipeline.js'
 
@@ -31,6 +34,10 @@ type Listener = (...args: any[]) => void
 
 type State = 'idle' | 'listening' | 'closing'
 
+function destroyOnTimeout (this: Socket): void {
+  this.destroy()
+}
+
 export class MuxServer extends net.Server {
   readonly [kMuxServer] = true
   /** Set by the Fastify plugin. */
@@ -39,6 +46,9 @@ export class MuxServer extends net.Server {
   private readonly options: ResolvedOptions
   private readonly http: HttpServers
   private readonly pipeline: Pipeline
+  private readonly terminator: TlsTerminator
+  /** The TLS options in use: the user's, or the development certificate once made. */
+  private credentials: TlsOptions | null
   /** Resolves when the development certificate is in place; `null` when there is nothing to wait for. */
   private ready: Promise<void> | null = null
   private state: State = 'idle'
@@ -53,6 +63,7 @@ export class MuxServer extends net.Server {
     super({ noDelay: true, allowHalfOpen: true })
     this.options = resolveOptions(options)
     const o = this.options
+    this.credentials = o.tls === null || o.tls === 'dev' ? null : o.tls
     const plaintext = o.tls === null ? 'serve' : o.plaintext
 
     this.http = new HttpServers({
@@ -79,16 +90,17 @@ export class MuxServer extends net.Server {
       tls: (socket) => this.http.tls(socket),
       plain: (socket) => this.http.plaintext(socket),
       h2c: (socket) => this.http.prior(socket),
-      route: (socket, route, info) => {
-        if (route.route.handler !== undefined) deliverRaw(socket, route.route.handler, info, this.reportError)
-      }
+      route: (socket, route, info) => { this.deliver(socket, route, info) }
     }, this.reportError)
 
     for (const [name, route] of o.routes) this.pipeline.addRoute(name, route)
 
+    this.terminator = new TlsTerminator(() => this.credentials)
     if (o.tls === 'dev') {
       this.ready = devCertificate().then((pems) => {
+        this.credentials = pems
         this.http.setSecureContext(pems)
+        this.terminator.setSecureContext(pems)
         this.ready = null
       })
       // Reported when listen() is called; never an unhandled rejection before that.
@@ -120,8 +132,34 @@ export class MuxServer extends net.Server {
 
   /** The TLS options in use (`null` on a plaintext port); the development certificate once it is made. */
   get tlsOptions (): TlsOptions | null {
-    return this.options.tls === 'dev' || this.options.tls === null ? null : this.options.tls
+    return this.credentials
   }
+
+  /** A decided raw-route connection: decrypt first if the route says so, then its handler or upstream. */
+  private deliver (socket: Socket, route: CompiledRoute, info: ConnectionInfo): void {
+    const r = route.route
+    if (r.terminateTls === true) {
+      this.terminator.terminate(socket, route.name, route.alpn, info, (decrypted, decryptedInfo) => {
+        this.finish(decrypted, r, decryptedInfo)
+      })
+      return
+    }
+    this.finish(socket, r, info)
+  }
+
+  private finish (socket: Socket, route: TcpRoute, info: ConnectionInfo): void {
+    if (route.handler !== undefined) {
+      if (route.idleTimeout !== undefined) {
+        socket.setTimeout(route.idleTimeout)
+        socket.once('timeout', destroyOnTimeout)
+      }
+      deliverRaw(socket, route.handler, info, this.reportError)
+    } else if (route.proxy !== undefined) {
+      proxyTo(socket, route.proxy, info, { idleTimeout: route.idleTimeout, outcome: this.countProxy })
+    }
+  }
+
+  private readonly countProxy = (outcome: ProxyOutcome): void => { this.pipeline.proxyOutcome(outcome) }
 
   private readonly reportError = (err: PortmuxError): void => {
     if (this.logger !== undefined) this.logger.warn({ err }, err.message)

@@ -1,9 +1,12 @@
-import type { CloseReason, Destination, MuxStats } from '../types.js'
+import type { CloseReason, Destination, MuxStats, ProxyOutcome } from '../types.js'
 
 export const CLOSE_REASONS: readonly CloseReason[] = [
   'sniff-timeout', 'client-closed', 'client-error', 'no-route', 'limit', 'server-closing'
 ]
 export const DESTINATIONS: readonly Destination[] = ['https', 'http', 'redirect', 'reject']
+export const PROXY_OUTCOMES: readonly ProxyOutcome[] = [
+  'connected', 'upstream-refused', 'connect-timeout', 'upstream-error', 'client-error', 'idle-timeout'
+]
 
 function zero<K extends string> (keys: readonly K[]): Record<K, number> {
   const out = {} as Record<K, number>
@@ -17,6 +20,7 @@ export class Counters {
   readonly decided = zero(DESTINATIONS)
   readonly decidedRoutes = new Map<string, number>()
   readonly closed = zero(CLOSE_REASONS)
+  readonly proxy = zero(PROXY_OUTCOMES)
   readonly errors = new Map<string, number>()
 
   route (name: string): void {
@@ -34,6 +38,7 @@ export class Counters {
       open: { ...open, routes: openRoutes },
       decided: { ...this.decided, routes: Object.fromEntries(this.decidedRoutes) },
       closed: { ...this.closed },
+      proxy: { ...this.proxy },
       errors: Object.fromEntries(this.errors)
     }
   }

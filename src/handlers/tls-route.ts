@@ -1,0 +1,80 @@
+/**
+ * TLS-terminating routes: the mux completes the handshake with its own certificates
+ * and the route gets the decrypted stream. Custom protocols over TLS are chosen by ALPN:
+ * each terminating route has a `tls.Server` whose `ALPNCallback` picks the first of the
+ * route's ALPN values that the client offers.
+ *
+ * A plain `tls.Server` does not destroy sockets whose handshake fails or stalls; this one
+ * does, on `tlsClientError` (handshake timeout included).
+ */
+import type { Socket } from 'node:net'
+import tls, { type TLSSocket, type TlsOptions } from 'node:tls'
+import type { ConnectionInfo } from '../types.js'
+
+export type Decrypted = (socket: TLSSocket, info: ConnectionInfo) => void
+
+const kPending = Symbol('portmux.tlsRoute')
+interface Waiting extends Socket { [kPending]?: { info: ConnectionInfo, next: Decrypted } }
+
+function onSecureConnection (tlsSocket: TLSSocket & { _parent?: Waiting | null }): void {
+  const raw = tlsSocket._parent
+  const pending = raw?.[kPending]
+  if (raw === undefined || raw === null || pending === undefined) {
+    tlsSocket.destroy()
+    return
+  }
+  raw[kPending] = undefined
+  const info: ConnectionInfo = { ...pending.info }
+  if (typeof tlsSocket.alpnProtocol === 'string') info.alpn = [tlsSocket.alpnProtocol]
+  pending.next(tlsSocket, info)
+}
+
+function onTlsClientError (_err: Error, tlsSocket: TLSSocket): void {
+  tlsSocket.destroy()
+}
+
+/** One terminating server per route, made on first use with the mux's TLS options of that moment. */
+export class TlsTerminator {
+  private readonly servers = new Map<string, tls.Server>()
+
+  constructor (private readonly credentials: () => TlsOptions | null) {}
+
+  /** Whether this mux can terminate TLS at all. */
+  get available (): boolean {
+    return this.credentials() !== null
+  }
+
+  terminate (socket: Socket, route: string, alpn: readonly string[] | undefined, info: ConnectionInfo, next: Decrypted): void {
+    const server = this.server(route, alpn)
+    if (server === null) {
+      socket.destroy()
+      return
+    }
+    // The TLS server closes on the client's FIN, as it would on its own listener.
+    socket.allowHalfOpen = false
+    ;(socket as Waiting)[kPending] = { info, next }
+    server.emit('connection', socket)
+  }
+
+  private server (route: string, alpn: readonly string[] | undefined): tls.Server | null {
+    let server = this.servers.get(route)
+    if (server !== undefined) return server
+    const credentials = this.credentials()
+    if (credentials === null) return null
+    const { ALPNProtocols: _ignored, ...rest } = credentials
+    const options: TlsOptions = { ...rest }
+    if (alpn !== undefined) {
+      options.ALPNCallback = ({ protocols }) => alpn.find((p) => protocols.includes(p))
+    }
+    server = tls.createServer(options)
+    server.on('secureConnection', onSecureConnection)
+    server.on('tlsClientError', onTlsClientError)
+    this.servers.set(route, server)
+    return server
+  }
+
+  /** The development certificate arrived: servers made from now on use it; existing ones switch to it. */
+  setSecureContext (options: TlsOptions): void {
+    for (const server of this.servers.values()) server.setSecureContext(options)
+  }
+}
