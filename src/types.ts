@@ -99,6 +99,8 @@ export interface MuxOptions {
   sniffTimeout?: number
   /** Bytes buffered while deciding. Default 16384. */
   maxSniffBytes?: number
+  /** Connections still being sniffed at once; beyond it new connections are closed at once. Default 10000. */
+  maxPending?: number
   proxyProtocol?: ProxyProtocolOptions
   /** ms that `close()` gives raw-route sockets before destroying them. Default 1000. */
   closeGrace?: number
@@ -122,6 +124,7 @@ export type CloseReason =
   | 'client-error'
   | 'no-route'
   | 'limit'
+  | 'proxy-header'
   | 'server-closing'
 
 /** Where a decided connection went. */
@@ -141,6 +144,8 @@ export interface MuxStats {
   accepted: number
   /** Connections being sniffed now. */
   pending: number
+  /** PROXY headers accepted from trusted peers. */
+  proxyHeaders: number
   /** Open connections by where they went. */
   open: Record<Destination, number> & { routes: Record<string, number> }
   /** Decisions since the server was made, by where they went. */

@@ -6,10 +6,12 @@ import type { TlsOptions } from 'node:tls'
 import { InvalidOptionError } from '../errors.js'
 import { parseAuthority } from '../handlers/redirect.js'
 import type { MuxOptions, RedirectOptions, TcpRoute } from '../types.js'
+import { TrustList } from './peer.js'
 
 export const DEFAULTS = Object.freeze({
   sniffTimeout: 5000,
   maxSniffBytes: 16384,
+  maxPending: 10000,
   closeGrace: 1000
 })
 
@@ -22,6 +24,8 @@ export interface ResolvedOptions {
   routes: Array<[string, TcpRoute]>
   sniffTimeout: number
   maxSniffBytes: number
+  maxPending: number
+  proxyProtocol: { trusted: TrustList, required: boolean } | null
   closeGrace: number
   keepAliveTimeout?: number
   headersTimeout?: number
@@ -94,8 +98,12 @@ export function resolveOptions (options: MuxOptions | undefined): ResolvedOption
     routes = Object.entries(o.routes)
   }
 
+  let proxyProtocol: ResolvedOptions['proxyProtocol'] = null
   if (o.proxyProtocol !== undefined) {
-    throw new InvalidOptionError('proxyProtocol is not available in this version of portmux')
+    const pp = o.proxyProtocol
+    if (pp === null || typeof pp !== 'object') throw new InvalidOptionError('proxyProtocol must be { trusted: string[], required?: boolean }')
+    if (pp.required !== undefined && typeof pp.required !== 'boolean') throw new InvalidOptionError('proxyProtocol.required must be a boolean')
+    proxyProtocol = { trusted: new TrustList(pp.trusted), required: pp.required === true }
   }
 
   const resolved: ResolvedOptions = {
@@ -106,6 +114,8 @@ export function resolveOptions (options: MuxOptions | undefined): ResolvedOption
     routes,
     sniffTimeout: o.sniffTimeout === undefined ? DEFAULTS.sniffTimeout : ms('sniffTimeout', o.sniffTimeout, 1),
     maxSniffBytes: o.maxSniffBytes === undefined ? DEFAULTS.maxSniffBytes : ms('maxSniffBytes', o.maxSniffBytes, 64),
+    maxPending: o.maxPending === undefined ? DEFAULTS.maxPending : ms('maxPending', o.maxPending, 1),
+    proxyProtocol,
     closeGrace: o.closeGrace === undefined ? DEFAULTS.closeGrace : ms('closeGrace', o.closeGrace, 0)
   }
   for (const name of TIMEOUT_OPTIONS) {

@@ -15,6 +15,9 @@ import { DuplicateRouteError, InvalidRouteError, type PortmuxError } from '../er
 import { classify, type ClassifyOptions, type ClassifyState, type Decision } from './classify.js'
 import { compileRoute, type CompiledRoute } from './match.js'
 import { Counters, DESTINATIONS } from './stats.js'
+import { setPeer, type Peer, type TrustList } from './peer.js'
+import { parseProxyHeader } from '../sniff/proxy-header.js'
+import { PROXY_V2_SIGNATURE } from '../sniff/proxy-v2.js'
 
 /** Where decided connections go; implemented by `src/handlers`. */
 export interface Targets {
@@ -27,8 +30,22 @@ export interface Targets {
 export interface PipelineOptions extends ClassifyOptions {
   sniffTimeout: number
   maxSniffBytes: number
+  /** Connections still being sniffed beyond which new ones are closed at once. */
+  maxPending: number
+  /** Peers whose PROXY headers are believed, and whether they must send one. */
+  proxyProtocol: { trusted: TrustList, required: boolean } | null
   /** What plaintext HTTP (and h2c) counts as: served, redirected or rejected. */
   plaintext: Exclude<Destination, 'https'>
+}
+
+const PROXY_V1_START = Buffer.from('PROXY ', 'latin1')
+
+/** The first bytes are those of a PROXY header, of either version (as far as they go). */
+function startsLikeProxyHeader (bytes: Buffer): boolean {
+  const v1 = Math.min(bytes.length, PROXY_V1_START.length)
+  if (v1 > 0 && bytes.subarray(0, v1).equals(PROXY_V1_START.subarray(0, v1))) return true
+  const v2 = Math.min(bytes.length, PROXY_V2_SIGNATURE.length)
+  return v2 > 0 && bytes.subarray(0, v2).equals(Buffer.from(PROXY_V2_SIGNATURE.subarray(0, v2)))
 }
 
 const kPending = Symbol('portmux.pending')
@@ -50,6 +67,10 @@ class Pending implements ClassifyState {
   helloLength = -1
   nextRoute = 0
   timer: NodeJS.Timeout | null = null
+  /** A trusted peer: its first bytes may be a PROXY header, read before sniffing. */
+  expectHeader = false
+  /** The client the PROXY header named. */
+  peer: Peer | undefined = undefined
 
   constructor (readonly pipeline: Pipeline, readonly socket: MuxSocket, readonly maxSniffBytes: number) {}
 }
@@ -134,7 +155,14 @@ export class Pipeline {
       socket.destroy()
       return
     }
+    if (this.pending.size >= this.options.maxPending) {
+      this.counters.closed.limit++
+      socket.destroy()
+      return
+    }
     const conn = new Pending(this, socket, this.options.maxSniffBytes)
+    const pp = this.options.proxyProtocol
+    if (pp !== null && pp.trusted.has(socket.remoteAddress)) conn.expectHeader = true
     socket[kPending] = conn
     socket.on('readable', onReadable)
     socket.on('end', onEnd)
@@ -149,6 +177,7 @@ export class Pipeline {
    * waited for; it is also the reason given when nothing can be decided.
    */
   evaluate (conn: Pending, final: CloseReason | null): void {
+    if (conn.expectHeader && !this.readHeader(conn, final)) return
     if (conn.bytes.length === 0) {
       if (final === null) return
       if (final === 'sniff-timeout') {
@@ -172,6 +201,44 @@ export class Pipeline {
       return
     }
     this.handOff(conn, decision)
+  }
+
+  /**
+   * Read a PROXY header from a trusted peer; false while it is incomplete or when the
+   * connection was refused. Once read (or known absent), sniffing goes on with the bytes
+   * after it, and the client it names is the connection's peer from then on.
+   */
+  private readHeader (conn: Pending, final: CloseReason | null): boolean {
+    const required = this.options.proxyProtocol?.required === true
+    if (conn.bytes.length === 0) {
+      if (final === null) return false
+      if (required) {
+        this.refuse(conn, final === 'sniff-timeout' ? 'proxy-header' : final)
+        return false
+      }
+      return true
+    }
+    const result = parseProxyHeader(conn.bytes, this.options.maxSniffBytes)
+    if (result.verdict === 'more') {
+      if (final !== null) this.refuse(conn, 'proxy-header')
+      return false
+    }
+    if (result.verdict === 'no') {
+      // A header that started well and then broke is never passed on as data; bytes that
+      // are no header at all are sniffed as they are, unless a header is required.
+      if (required || startsLikeProxyHeader(conn.bytes)) {
+        this.refuse(conn, 'proxy-header')
+        return false
+      }
+      conn.expectHeader = false
+      return true
+    }
+    conn.expectHeader = false
+    const { header, length } = result
+    if (header.command === 'proxy' && header.source !== undefined) conn.peer = header.source
+    conn.bytes = conn.bytes.subarray(length)
+    this.counters.proxyHeaders++
+    return conn.bytes.length > 0 || final !== null
   }
 
   /** Close a connection that is still being sniffed, counting why. */
@@ -202,6 +269,7 @@ export class Pipeline {
     const socket = conn.socket
     this.release(conn)
     if (conn.bytes.length > 0) socket.unshift(conn.bytes)
+    if (conn.peer !== undefined) setPeer(socket, conn.peer)
     if (typeof decision === 'object') {
       const max = decision.route.maxConnections
       if (max !== undefined && (this.open.get('route:' + decision.name)?.size ?? 0) >= max) {

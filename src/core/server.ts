@@ -83,6 +83,8 @@ export class MuxServer extends net.Server {
     this.pipeline = new Pipeline({
       sniffTimeout: o.sniffTimeout,
       maxSniffBytes: o.maxSniffBytes,
+      maxPending: o.maxPending,
+      proxyProtocol: o.proxyProtocol,
       tls: o.tls !== null,
       h2c: o.http2,
       plaintext: plaintext === 'serve' ? 'http' : plaintext

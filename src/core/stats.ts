@@ -1,7 +1,7 @@
 import type { CloseReason, Destination, MuxStats, ProxyOutcome } from '../types.js'
 
 export const CLOSE_REASONS: readonly CloseReason[] = [
-  'sniff-timeout', 'client-closed', 'client-error', 'no-route', 'limit', 'server-closing'
+  'sniff-timeout', 'client-closed', 'client-error', 'no-route', 'limit', 'proxy-header', 'server-closing'
 ]
 export const DESTINATIONS: readonly Destination[] = ['https', 'http', 'redirect', 'reject']
 export const PROXY_OUTCOMES: readonly ProxyOutcome[] = [
@@ -17,6 +17,7 @@ function zero<K extends string> (keys: readonly K[]): Record<K, number> {
 /** The counters of one server. Only `src/core` writes them. */
 export class Counters {
   accepted = 0
+  proxyHeaders = 0
   readonly decided = zero(DESTINATIONS)
   readonly decidedRoutes = new Map<string, number>()
   readonly closed = zero(CLOSE_REASONS)
@@ -35,6 +36,7 @@ export class Counters {
     return {
       accepted: this.accepted,
       pending,
+      proxyHeaders: this.proxyHeaders,
       open: { ...open, routes: openRoutes },
       decided: { ...this.decided, routes: Object.fromEntries(this.decidedRoutes) },
       closed: { ...this.closed },

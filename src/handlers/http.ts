@@ -16,6 +16,7 @@ import http2, { type Http2SecureServer, type Http2Server, type ServerHttp2Sessio
 import type { Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls'
 import type { RedirectOptions } from '../types.js'
+import { peerOf, setPeer } from '../core/peer.js'
 import { redirectListener, rejectListener } from './redirect.js'
 
 export type PlaintextMode = 'serve' | 'redirect' | 'reject'
@@ -60,7 +61,11 @@ interface Marked extends Socket {
 
 function onSecureConnection (this: unknown, tlsSocket: TLSSocket & { _parent?: Marked }): void {
   const raw = tlsSocket._parent
-  if (raw !== undefined && raw !== null) raw[kTls] = tlsSocket
+  if (raw === undefined || raw === null) return
+  raw[kTls] = tlsSocket
+  // The client a trusted PROXY header named is the TLS socket's peer too.
+  const peer = peerOf(raw)
+  if (peer !== undefined) setPeer(tlsSocket, peer)
 }
 
 /**
