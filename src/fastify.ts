@@ -2,7 +2,7 @@
  * Fastify: `serverFactory(options)` swaps Fastify's server for the sniffing listener;
  * the default-exported plugin adds `fastify.tcp(name, route)` and `fastify.portmux`.
  */
-import type { FastifyInstance, FastifyPluginCallback, FastifyServerFactory, FastifyServerFactoryHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyPluginCallback, FastifyServerFactory, FastifyServerFactoryHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { kMuxServer, MuxServer } from './core/server.js'
 import { NoFactoryError } from './errors.js'
@@ -49,6 +49,12 @@ function isMuxServer (server: unknown): server is MuxServer {
   return typeof server === 'object' && server !== null && (server as Record<symbol, unknown>)[kMuxServer] === true
 }
 
+/** pino answers `isLevelEnabled`; other loggers are judged by their level name. */
+function debugEnabled (log: FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolean }): boolean {
+  if (typeof log.isLevelEnabled === 'function') return log.isLevelEnabled('debug')
+  return log.level === 'debug' || log.level === 'trace'
+}
+
 const plugin: FastifyPluginCallback = (fastify: FastifyInstance, _opts, done) => {
   const server: unknown = fastify.server
   if (!isMuxServer(server)) {
@@ -57,7 +63,8 @@ const plugin: FastifyPluginCallback = (fastify: FastifyInstance, _opts, done) =>
   }
   server.logger = {
     warn: (obj, msg) => fastify.log.warn(obj, msg),
-    debug: (obj, msg) => fastify.log.debug(obj, msg)
+    debug: (obj, msg) => fastify.log.debug(obj, msg),
+    debugEnabled: () => debugEnabled(fastify.log)
   }
   fastify.decorate('portmux', server)
   fastify.decorate('tcp', function tcp (this: FastifyInstance, name: string, route: TcpRoute) {

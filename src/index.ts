@@ -1,6 +1,6 @@
 export { portmux as default, serverFactory } from './fastify.js'
 export { createServer } from './node.js'
-export { MuxServer } from './core/server.js'
+export { MuxServer, decisionChannel, refusalChannel } from './core/server.js'
 export { devCertificate } from './dev-certificate.js'
 export type { DevCertificateOptions, KeyAndCertificate } from './dev-certificate.js'
 export {
@@ -27,6 +27,8 @@ export type {
   ProxyTarget,
   RawHandler,
   RedirectOptions,
+  RefusalInfo,
+  ProxyOutcome,
   TcpRoute,
   TlsMatch,
   Verdict

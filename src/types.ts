@@ -26,9 +26,9 @@ export type Match =
 
 /** What a raw route's handler learns about the connection. */
 export interface ConnectionInfo {
-  /** The route's name. */
+  /** The route's name; for the built-in destinations `'https'`, `'http'`, `'redirect'` or `'reject'`. */
   route: string
-  /** The protocol that matched: a detector's name, `'custom'` for prefix/RegExp/function matches, or `'timeout'`. */
+  /** The protocol that matched: a detector's name, `'custom'` for prefix/RegExp/function matches, `'timeout'`, or `'h2c'`. Empty when nothing was recognised. */
   protocol: string
   /** The server name the client asked for, when the connection is TLS and sent one. */
   sni?: string
@@ -40,6 +40,11 @@ export interface ConnectionInfo {
   localPort: number | undefined
   /** The bytes read while deciding; the handler's socket replays them first. */
   bytes: Buffer
+}
+
+/** A connection portmux closed before handing it on, and why. */
+export interface RefusalInfo extends Omit<ConnectionInfo, 'route'> {
+  reason: CloseReason
 }
 
 export type RawHandler = (socket: Socket, info: ConnectionInfo) => void

@@ -10,7 +10,7 @@
  */
 import type { Socket } from 'node:net'
 import type { ClientHelloResult } from '../sniff/tls.js'
-import type { CloseReason, ConnectionInfo, Destination, MuxStats, ProxyOutcome, TcpRoute } from '../types.js'
+import type { CloseReason, ConnectionInfo, Destination, MuxStats, ProxyOutcome, RefusalInfo, TcpRoute } from '../types.js'
 import { DuplicateRouteError, InvalidRouteError, type PortmuxError } from '../errors.js'
 import { classify, type ClassifyOptions, type ClassifyState, type Decision } from './classify.js'
 import { compileRoute, type CompiledRoute } from './match.js'
@@ -18,6 +18,36 @@ import { Counters, DESTINATIONS } from './stats.js'
 import { setPeer, type Peer, type TrustList } from './peer.js'
 import { parseProxyHeader } from '../sniff/proxy-header.js'
 import { PROXY_V2_SIGNATURE } from '../sniff/proxy-v2.js'
+
+/** Who hears of decisions and refusals; `active()` is asked first so that nobody listening costs nothing. */
+export interface Observer {
+  active (): boolean
+  decision (info: ConnectionInfo): void
+  refusal (info: RefusalInfo): void
+}
+
+function connectionInfo (conn: Pending, route: string): ConnectionInfo {
+  const socket = conn.socket
+  const info: ConnectionInfo = {
+    route,
+    protocol: conn.protocol,
+    remoteAddress: socket.remoteAddress,
+    remotePort: socket.remotePort,
+    localAddress: socket.localAddress,
+    localPort: socket.localPort,
+    bytes: conn.bytes
+  }
+  if (conn.peer !== undefined) {
+    info.remoteAddress = conn.peer.address
+    info.remotePort = conn.peer.port
+  }
+  const hello = conn.hello
+  if (conn.protocol === 'tls' && hello !== undefined && hello.verdict === 'match') {
+    if (hello.hello.sni !== undefined) info.sni = hello.hello.sni
+    info.alpn = hello.hello.alpn
+  }
+  return info
+}
 
 /** Where decided connections go; implemented by `src/handlers`. */
 export interface Targets {
@@ -120,7 +150,8 @@ export class Pipeline {
   constructor (
     private readonly options: PipelineOptions,
     private readonly targets: Targets,
-    private readonly report: (err: PortmuxError) => void
+    private readonly report: (err: PortmuxError) => void,
+    private readonly observer: Observer
   ) {
     for (const d of DESTINATIONS) this.open.set(d, new Set())
   }
@@ -245,6 +276,10 @@ export class Pipeline {
   refuse (conn: Pending, reason: CloseReason): void {
     if (!this.release(conn)) return
     this.counters.closed[reason]++
+    if (this.observer.active()) {
+      const { route: _route, ...rest } = connectionInfo(conn, '')
+      this.observer.refusal({ ...rest, reason })
+    }
     conn.socket.destroy()
   }
 
@@ -267,45 +302,29 @@ export class Pipeline {
 
   private handOff (conn: Pending, decision: Exclude<Decision, 'more' | 'no-route'>): void {
     const socket = conn.socket
+    const route = typeof decision === 'object' ? decision : null
+    const key = route !== null ? 'route:' + route.name : decision === 'tls' ? 'https' : this.options.plaintext
+    const max = route?.route.maxConnections
+    if (max !== undefined && (this.open.get(key)?.size ?? 0) >= max) {
+      this.refuse(conn, 'limit')
+      return
+    }
     this.release(conn)
     if (conn.bytes.length > 0) socket.unshift(conn.bytes)
     if (conn.peer !== undefined) setPeer(socket, conn.peer)
-    if (typeof decision === 'object') {
-      const max = decision.route.maxConnections
-      if (max !== undefined && (this.open.get('route:' + decision.name)?.size ?? 0) >= max) {
-        this.counters.closed.limit++
-        socket.destroy()
-        return
-      }
-      this.counters.route(decision.name)
-      this.track(socket, 'route:' + decision.name)
-      const info: ConnectionInfo = {
-        route: decision.name,
-        protocol: conn.protocol,
-        remoteAddress: socket.remoteAddress,
-        remotePort: socket.remotePort,
-        localAddress: socket.localAddress,
-        localPort: socket.localPort,
-        bytes: conn.bytes
-      }
-      const hello = conn.hello
-      if (conn.protocol === 'tls' && hello !== undefined && hello.verdict === 'match') {
-        if (hello.hello.sni !== undefined) info.sni = hello.hello.sni
-        info.alpn = hello.hello.alpn
-      }
-      this.targets.route(socket, decision, info)
+    this.track(socket, key)
+    if (route !== null) {
+      this.counters.route(route.name)
+      const info = connectionInfo(conn, route.name)
+      if (this.observer.active()) this.observer.decision(info)
+      this.targets.route(socket, route, info)
       return
     }
-    if (decision === 'tls') {
-      this.counters.decided.https++
-      this.track(socket, 'https')
-      this.targets.tls(socket)
-      return
-    }
-    const destination = this.options.plaintext
+    const destination = key as Destination
     this.counters.decided[destination]++
-    this.track(socket, destination)
-    if (decision === 'h2c') this.targets.h2c(socket)
+    if (this.observer.active()) this.observer.decision(connectionInfo(conn, destination))
+    if (decision === 'tls') this.targets.tls(socket)
+    else if (decision === 'h2c') this.targets.h2c(socket)
     else this.targets.plain(socket)
   }
 

@@ -2,6 +2,7 @@
  * `MuxServer`: the byte-sniffing listener. A `net.Server` whose connections go through
  * the pipeline and on to the inner HTTP servers or the raw routes.
  */
+import diagnostics_channel from 'node:diagnostics_channel'
 import { lookup } from 'node:dns'
 import net, { type Socket } from 'node:net'
 import type { RequestListener } from 'node:http'
@@ -12,7 +13,7 @@ import { deliverRaw } from '../handlers/raw.js'
 import { drainable, FORWARDED_EVENTS, HttpServers } from '../handlers/http.js'
 import { proxyTo } from '../handlers/proxy.js'
 import { TlsTerminator } from '../handlers/tls-route.js'
-import type { ConnectionInfo, MuxOptions, MuxStats, ProxyOutcome, TcpRoute } from '../types.js'
+import type { ConnectionInfo, MuxOptions, MuxStats, ProxyOutcome, RefusalInfo, TcpRoute } from '../types.js'
 import type { CompiledRoute } from './match.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
 import { Pipeline } from './pipeline.js'
@@ -27,6 +28,18 @@ const DRAIN_INTERVAL = 50
 export interface MuxLogger {
   warn (obj: object, msg?: string): void
   debug (obj: object, msg?: string): void
+  debugEnabled (): boolean
+}
+
+/** Published for every decision (`{ server, info }`), only while someone subscribes. */
+export const decisionChannel = diagnostics_channel.channel('portmux:decision')
+/** Published for every connection closed before a decision (`{ server, info }`). */
+export const refusalChannel = diagnostics_channel.channel('portmux:refusal')
+
+/** What a log line carries of a decision: the bytes as a length, never their content. */
+function summary (info: ConnectionInfo | RefusalInfo): object {
+  const { bytes, ...rest } = info
+  return { ...rest, bytes: bytes.length }
 }
 
 // EventEmitter listeners take anything; they are passed through untouched.
@@ -93,7 +106,19 @@ export class MuxServer extends net.Server {
       plain: (socket) => this.http.plaintext(socket),
       h2c: (socket) => this.http.prior(socket),
       route: (socket, route, info) => { this.deliver(socket, route, info) }
-    }, this.reportError)
+    }, this.reportError, {
+      active: () => this.observed(),
+      decision: (info) => {
+        this.emit('decision', info)
+        if (decisionChannel.hasSubscribers) decisionChannel.publish({ server: this, info })
+        if (this.logger?.debugEnabled() === true) this.logger.debug({ portmux: summary(info) }, 'portmux decision')
+      },
+      refusal: (info) => {
+        this.emit('refusal', info)
+        if (refusalChannel.hasSubscribers) refusalChannel.publish({ server: this, info })
+        if (this.logger?.debugEnabled() === true) this.logger.debug({ portmux: summary(info) }, 'portmux refused a connection')
+      }
+    })
 
     for (const [name, route] of o.routes) this.pipeline.addRoute(name, route)
 
@@ -162,6 +187,13 @@ export class MuxServer extends net.Server {
   }
 
   private readonly countProxy = (outcome: ProxyOutcome): void => { this.pipeline.proxyOutcome(outcome) }
+
+  /** Whether anyone hears of decisions: listeners, diagnostics channel subscribers, a debug logger. */
+  private observed (): boolean {
+    return this.listenerCount('decision') > 0 || this.listenerCount('refusal') > 0 ||
+      decisionChannel.hasSubscribers || refusalChannel.hasSubscribers ||
+      this.logger?.debugEnabled() === true
+  }
 
   private readonly reportError = (err: PortmuxError): void => {
     if (this.logger !== undefined) this.logger.warn({ err }, err.message)
