@@ -15,6 +15,7 @@
 import { detectors } from '../../src/sniff/index.js'
 import { parseClientHello } from '../../src/sniff/tls.js'
 import { loadFixtures } from '../fixtures/index.js'
+import { engineTarget } from './engine.js'
 
 /** Something the fuzzer calls with arbitrary bytes. */
 export interface FuzzTarget {
@@ -36,7 +37,7 @@ export interface FuzzTarget {
  */
 export const extraFuzzTargets: FuzzTarget[] = []
 
-/** Every detector, `parseClientHello`, then `extraFuzzTargets`. */
+/** Every detector, `parseClientHello`, the whole sniff engine, then `extraFuzzTargets`. */
 export function defaultFuzzTargets (): FuzzTarget[] {
   const builtIn: FuzzTarget[] = Object.values(detectors).map((detector) => ({
     name: detector.name,
@@ -48,6 +49,7 @@ export function defaultFuzzTargets (): FuzzTarget[] {
     run: (bytes: Uint8Array) => parseClientHello(bytes),
     verdict: (result: unknown) => (typeof result === 'object' && result !== null && 'verdict' in result ? result.verdict : result)
   })
+  builtIn.push(engineTarget())
   return [...builtIn, ...extraFuzzTargets]
 }
 
