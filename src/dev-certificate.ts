@@ -32,7 +32,7 @@ export async function devCertificate (options: DevCertificateOptions = {}): Prom
       notAfterDate: new Date(now + 30 * DAY),
       extensions: [
         { name: 'basicConstraints', cA: false },
-        { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+        { name: 'keyUsage', digitalSignature: true },
         { name: 'extKeyUsage', serverAuth: true },
         { name: 'subjectAltName', altNames }
       ]

@@ -17,7 +17,7 @@ import type { Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls'
 import type { RedirectOptions } from '../types.js'
 import { peerOf, setPeer } from '../core/peer.js'
-import { redirectListener, rejectListener } from './redirect.js'
+import { redirectListener, refuseConnect, rejectListener } from './redirect.js'
 
 export type PlaintextMode = 'serve' | 'redirect' | 'reject'
 
@@ -146,6 +146,7 @@ export class HttpServers {
       this.plain.on('request', own)
       // Answer `Expect: 100-continue` with the redirect itself, not with 100.
       this.plain.on('checkContinue', own)
+      this.plain.on('connect', refuseConnect)
     }
 
     if (options.http2) {
@@ -153,7 +154,9 @@ export class HttpServers {
       if (servesPlain) {
         this.routes.push([this.h2c, new Set(H2_EVENTS)])
       } else {
-        this.h2c.on('request', options.plaintext === 'redirect' ? redirectListener(options.redirect) : rejectListener)
+        const own = options.plaintext === 'redirect' ? redirectListener(options.redirect) : rejectListener
+        this.h2c.on('request', own)
+        this.h2c.on('checkContinue', own)
       }
     } else {
       this.h2c = null
@@ -172,8 +175,10 @@ export class HttpServers {
     const s = server as http.Server
     if (o.keepAliveTimeout !== undefined) s.keepAliveTimeout = o.keepAliveTimeout
     if (o.maxRequestsPerSocket !== undefined) s.maxRequestsPerSocket = o.maxRequestsPerSocket
-    if (o.requestTimeout !== undefined) s.requestTimeout = o.requestTimeout
-    if (o.headersTimeout !== undefined) s.headersTimeout = o.headersTimeout
+    // Set on the instance: the HTTP/2 secure server ignores these constructor options.
+    const h1 = serverOptions(o)
+    if (h1.requestTimeout !== undefined) s.requestTimeout = h1.requestTimeout
+    if (h1.headersTimeout !== undefined) s.headersTimeout = h1.headersTimeout
     if (o.connectionTimeout !== undefined) s.timeout = o.connectionTimeout
     if (o.connectionsCheckingInterval !== undefined) (s as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = o.connectionsCheckingInterval
   }

@@ -6,6 +6,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { RedirectOptions } from '../types.js'
 
@@ -18,7 +19,8 @@ export interface Authority {
   port: number | undefined
 }
 
-const REG_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$/
+// A DNS-style name; one trailing dot (the fully qualified form) is kept as given.
+const REG_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?\.?$/
 const PORT = /^[0-9]{1,5}$/
 
 /**
@@ -69,6 +71,14 @@ export function requestTarget (url: string | undefined): Target | null {
   return { authority: m[1], path }
 }
 
+/** How many field lines of this name the request carried (HTTP/1: Node keeps only the first Host). */
+function fieldCount (req: Request, name: string): number {
+  const raw = req.rawHeaders
+  let n = 0
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === name.length && raw[i].toLowerCase() === name) n++
+  return n
+}
+
 function header (req: Request, name: string): string | undefined {
   const v = req.headers[name]
   return Array.isArray(v) ? v[0] : v
@@ -82,7 +92,8 @@ function isHttp2 (req: Request): req is Http2ServerRequest {
 function finish (req: Request, res: Response, status: number, headers: Record<string, string>, body: string): void {
   // Unread request bodies are discarded so the response can be flushed cleanly.
   req.resume()
-  const buf = req.method === 'HEAD' ? '' : body
+  // A HEAD response announces the length GET would get; Node leaves the body out itself.
+  const buf = body
   const all: Record<string, string | number> = {
     ...headers,
     'content-type': 'text/plain; charset=utf-8',
@@ -114,6 +125,10 @@ export function redirectListener (options: RedirectOptions): (req: Request, res:
       return
     }
     let hostValue = target.authority
+    if (hostValue === undefined && !isHttp2(req) && fieldCount(req, 'host') > 1) {
+      badRequest(req, res, 'more than one Host')
+      return
+    }
     if (hostValue === undefined) {
       const forwarded = options.trustForwardedHost === true ? header(req, 'x-forwarded-host')?.split(',')[0].trim() : undefined
       hostValue = forwarded ?? (isHttp2(req) ? (req.authority || header(req, 'host')) : header(req, 'host'))
@@ -131,6 +146,15 @@ export function redirectListener (options: RedirectOptions): (req: Request, res:
     const status = options.status ?? (req.method === 'GET' || req.method === 'HEAD' ? 301 : 308)
     finish(req, res, status, { location }, `Redirecting to ${location}\n`)
   }
+}
+
+/**
+ * `CONNECT` on a port that does not serve plaintext: Node would drop the socket without a
+ * word; answer with a short 400 instead.
+ */
+export function refuseConnect (_req: IncomingMessage, socket: Duplex): void {
+  socket.on('error', () => {})
+  socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
 }
 
 /** A request listener refusing plaintext HTTP on a TLS port. */
