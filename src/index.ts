@@ -19,6 +19,7 @@ export type {
   ConnectionInfo,
   Destination,
   HttpMode,
+  HttpServerTimeouts,
   Match,
   MuxOptions,
   MuxStats,

@@ -91,7 +91,7 @@ export interface ProxyProtocolOptions {
   required?: boolean
 }
 
-export interface MuxOptions {
+export interface MuxOptions extends HttpServerTimeouts {
   /** Key and certificate (any `tls.createServer` options) or `'dev'` for a self-signed development certificate. */
   tls?: TlsOptions | 'dev'
   /** What plaintext HTTP gets on a TLS port. Default `'redirect'`. */
@@ -109,7 +109,10 @@ export interface MuxOptions {
   proxyProtocol?: ProxyProtocolOptions
   /** ms that `close()` gives raw-route sockets before destroying them. Default 1000. */
   closeGrace?: number
-  /** Applied to the inner HTTP/1 servers (Fastify passes its own values through the factory). */
+}
+
+/** Applied to the inner HTTP servers (Fastify passes its own values through the factory). */
+export interface HttpServerTimeouts {
   keepAliveTimeout?: number
   headersTimeout?: number
   requestTimeout?: number

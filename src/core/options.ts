@@ -5,7 +5,7 @@
 import type { TlsOptions } from 'node:tls'
 import { InvalidOptionError } from '../errors.js'
 import { parseAuthority } from '../handlers/redirect.js'
-import type { MuxOptions, RedirectOptions, TcpRoute } from '../types.js'
+import type { HttpServerTimeouts, MuxOptions, RedirectOptions, TcpRoute } from '../types.js'
 import { TrustList } from './peer.js'
 
 export const DEFAULTS = Object.freeze({
@@ -27,13 +27,8 @@ export interface ResolvedOptions {
   maxPending: number
   proxyProtocol: { trusted: TrustList, required: boolean } | null
   closeGrace: number
-  keepAliveTimeout?: number
-  headersTimeout?: number
-  requestTimeout?: number
-  connectionTimeout?: number
-  maxRequestsPerSocket?: number
-  http2SessionTimeout?: number
-  connectionsCheckingInterval?: number
+  /** Only what was given: the inner servers keep their own defaults for the rest. */
+  timeouts: HttpServerTimeouts
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
@@ -116,10 +111,11 @@ export function resolveOptions (options: MuxOptions | undefined): ResolvedOption
     maxSniffBytes: o.maxSniffBytes === undefined ? DEFAULTS.maxSniffBytes : ms('maxSniffBytes', o.maxSniffBytes, 64),
     maxPending: o.maxPending === undefined ? DEFAULTS.maxPending : ms('maxPending', o.maxPending, 1),
     proxyProtocol,
-    closeGrace: o.closeGrace === undefined ? DEFAULTS.closeGrace : ms('closeGrace', o.closeGrace, 0)
+    closeGrace: o.closeGrace === undefined ? DEFAULTS.closeGrace : ms('closeGrace', o.closeGrace, 0),
+    timeouts: {}
   }
   for (const name of TIMEOUT_OPTIONS) {
-    if (o[name] !== undefined) resolved[name] = ms(name, o[name], 0)
+    if (o[name] !== undefined) resolved.timeouts[name] = ms(name, o[name], 0)
   }
   return resolved
 }

@@ -84,13 +84,7 @@ export class MuxServer extends net.Server {
       plaintext,
       redirect: o.redirect,
       http2: o.http2,
-      keepAliveTimeout: o.keepAliveTimeout,
-      headersTimeout: o.headersTimeout,
-      requestTimeout: o.requestTimeout,
-      connectionTimeout: o.connectionTimeout,
-      maxRequestsPerSocket: o.maxRequestsPerSocket,
-      http2SessionTimeout: o.http2SessionTimeout,
-      connectionsCheckingInterval: o.connectionsCheckingInterval
+      ...o.timeouts
     })
 
     this.pipeline = new Pipeline({
@@ -321,6 +315,7 @@ export class MuxServer extends net.Server {
     for (const socket of this.pipeline.servedSockets()) {
       if (drainable(socket)) socket.destroy()
     }
+    this.http.sweepSessions()
   }
 
   private onClosed (): void {

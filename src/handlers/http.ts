@@ -12,28 +12,21 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
-import http2, { type Http2SecureServer, type Http2Server, type ServerHttp2Session } from 'node:http2'
+import http2, { type Http2SecureServer, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls'
-import type { RedirectOptions } from '../types.js'
+import type { HttpServerTimeouts, RedirectOptions } from '../types.js'
 import { peerOf, setPeer } from '../core/peer.js'
 import { redirectListener, refuseConnect, rejectListener } from './redirect.js'
 
 export type PlaintextMode = 'serve' | 'redirect' | 'reject'
 
-export interface HttpServersOptions {
+export interface HttpServersOptions extends HttpServerTimeouts {
   /** TLS options, or `null` when the port speaks plaintext only. May be completed later with `setSecureContext`. */
   tls: TlsOptions | null
   plaintext: PlaintextMode
   redirect: RedirectOptions
   http2: boolean
-  keepAliveTimeout?: number
-  headersTimeout?: number
-  requestTimeout?: number
-  connectionTimeout?: number
-  maxRequestsPerSocket?: number
-  http2SessionTimeout?: number
-  connectionsCheckingInterval?: number
 }
 
 // EventEmitter listeners take anything; the outer server passes them through untouched.
@@ -52,9 +45,11 @@ interface Owned { [kOwner]?: HttpServers }
 /** What an inner server made of a socket: how the close sweep may treat it. */
 const kKind = Symbol('portmux.kind')
 const kTls = Symbol('portmux.tlsSocket')
+const kH2 = Symbol('portmux.http2Session')
 interface Marked extends Socket {
   [kKind]?: 'h1' | 'h2c' | 'tls'
   [kTls]?: TLSSocket
+  [kH2]?: ServerHttp2Session
   /** The response in progress on an HTTP/1 connection (Node's own bookkeeping). */
   _httpMessage?: unknown
 }
@@ -77,21 +72,64 @@ export function drainable (socket: Socket): boolean {
   const s = socket as Marked
   switch (s[kKind]) {
     case 'h1': return s._httpMessage == null
+    case 'h2c': return sessionDone(s[kH2])
     case 'tls': {
       const tls = s[kTls] as (TLSSocket & { _httpMessage?: unknown }) | undefined
       if (tls === undefined) return true
-      return tls.alpnProtocol !== 'h2' && tls._httpMessage == null
+      return tls.alpnProtocol === 'h2' ? sessionDone(s[kH2]) : tls._httpMessage == null
     }
     default: return false
   }
 }
 
-function onSession (this: InnerServer & Owned, session: ServerHttp2Session): void {
+/**
+ * A session sent GOAWAY that carries no stream, or one already destroyed (its socket may
+ * still wait on a client that does not read what is left to send): nothing left to finish.
+ */
+function sessionDone (session: Counted | undefined): boolean {
+  if (session === undefined) return false
+  return session.destroyed || (session.closed && session[kStreams] === 0)
+}
+
+/**
+ * Open streams per session. Node destroys a session closed with GOAWAY once its streams are
+ * done — but only if nothing was waiting to be written at that moment; a session that had
+ * is never looked at again. The close sweep finishes those off, and needs the count to
+ * know which carry no request.
+ */
+const kStreams = Symbol('portmux.streams')
+const kSession = Symbol('portmux.session')
+interface Counted extends ServerHttp2Session { [kStreams]?: number, [kOwner]?: HttpServers }
+interface OwnedStream extends ServerHttp2Stream { [kSession]?: Counted }
+
+function onSession (this: InnerServer & Owned, session: Counted): void {
   const owner = this[kOwner]
   if (owner === undefined) return
+  // The accepted socket (the TLS socket's parent for h2 over TLS) knows its session.
+  const socket = session.socket as (Marked & { _parent?: Marked | null }) | undefined
+  const raw = socket?.[kKind] === undefined ? socket?._parent : socket
+  if (raw !== undefined && raw !== null) raw[kH2] = session
   owner.sessions.add(session)
-  session.once('close', () => owner.sessions.delete(session))
+  session[kOwner] = owner
+  session[kStreams] = 0
+  session.on('stream', onStream)
+  session.once('close', onSessionClose)
   if (owner.sessionTimeout > 0) session.setTimeout(owner.sessionTimeout, closeIdleSession)
+}
+
+function onSessionClose (this: Counted): void {
+  this[kOwner]?.sessions.delete(this)
+}
+
+function onStream (this: Counted, stream: OwnedStream): void {
+  this[kStreams] = (this[kStreams] ?? 0) + 1
+  stream[kSession] = this
+  stream.once('close', onStreamClose)
+}
+
+function onStreamClose (this: OwnedStream): void {
+  const session = this[kSession]
+  if (session !== undefined) session[kStreams] = (session[kStreams] ?? 1) - 1
 }
 
 function closeIdleSession (this: ServerHttp2Session): void {
@@ -251,6 +289,13 @@ export class HttpServers {
   /** GOAWAY to every HTTP/2 session; streams in flight finish. */
   closeHttp2Sessions (): void {
     for (const session of this.sessions) session.close()
+  }
+
+  /** Destroy sessions already sent GOAWAY that carry no stream any more. */
+  sweepSessions (): void {
+    for (const session of this.sessions as Set<Counted>) {
+      if (session.closed && !session.destroyed && session[kStreams] === 0) session.destroy()
+    }
   }
 
   /**

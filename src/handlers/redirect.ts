@@ -7,7 +7,7 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import type { RedirectOptions } from '../types.js'
 
 type Request = IncomingMessage | Http2ServerRequest
@@ -84,8 +84,9 @@ function header (req: Request, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v
 }
 
+/** An HTTP/2 stream (not an HTTP/1 request line that merely claims version 2). */
 function isHttp2 (req: Request): req is Http2ServerRequest {
-  return req.httpVersionMajor === 2
+  return req instanceof Http2ServerRequest
 }
 
 /** Send a complete short response that ends the connection. */
