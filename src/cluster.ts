@@ -180,6 +180,24 @@ function defaultOnEvent (event: ClusterEvent): void {
 
 // ---- worker -----------------------------------------------------------------
 
+/**
+ * A portmux server that can stop accepting and let the connections it already accepted
+ * send their first request before `close()` (which closes connections still being sniffed
+ * at once, and HTTP connections that carry no request).
+ */
+interface Quiescent {
+  quiesce (): Promise<void>
+}
+
+/** The portmux server behind what `start()` returned: itself, `app.portmux` (Fastify plugin) or `app.server`. */
+function quiescentOf (app: unknown): Quiescent | null {
+  const a = app as { portmux?: unknown, server?: unknown } | null
+  for (const candidate of [a, a?.portmux, a?.server]) {
+    if (typeof (candidate as Partial<Quiescent> | null | undefined)?.quiesce === 'function') return candidate as Quiescent
+  }
+  return null
+}
+
 function closeOf (app: Closable | net.Server): () => Promise<unknown> {
   if (app instanceof net.Server) {
     return async () => await new Promise<void>((resolve) => {
@@ -230,8 +248,9 @@ async function runWorker<T extends Closable | net.Server> (start: () => Promise<
 }
 
 /**
- * Close the app (it stops accepting and lets its connections finish), then leave the
- * cluster. Leaving is a round trip through the primary: connections it handed over
+ * Stop accepting and let the connections already here send their first request
+ * (`quiesce()`, when the server has it), close the app (it lets requests in flight
+ * finish, GOAWAY to HTTP/2, raw routes get `closeGrace`), then leave the cluster. Leaving is a round trip through the primary: connections it handed over
  * before it heard that this server closed arrive first and are handed back (a closed
  * server answers "not accepted"), so none is left behind in the IPC channel.
  */
@@ -244,7 +263,10 @@ async function drainWorker<T extends Closable | net.Server> (started: Promise<T>
   try {
     if (started !== null) {
       const app = await started.catch(() => null)
-      if (app !== null) await closeOf(app)()
+      if (app !== null) {
+        await quiescentOf(app)?.quiesce()
+        await closeOf(app)()
+      }
     }
   } catch (err) {
     console.error(`portmux cluster: worker ${process.pid}: close() failed:`, err)

@@ -21,6 +21,12 @@ import { Pipeline } from './pipeline.js'
 /** Marks portmux servers across copies of the package (the plugin checks it). */
 export const kMuxServer = Symbol.for('portmux.server')
 
+/**
+ * ms a TLS handshake may take once a connection was judged TLS, unless the `tls` options say
+ * otherwise (Node's own default is 120 s: long enough for a slow-handshake attack).
+ */
+const DEFAULT_HANDSHAKE_TIMEOUT = 30_000
+
 /** How often a closing server looks for HTTP/1 connections that have gone idle. */
 const DRAIN_INTERVAL = 50
 
@@ -80,7 +86,7 @@ export class MuxServer extends net.Server {
     const plaintext = o.tls === null ? 'serve' : o.plaintext
 
     this.http = new HttpServers({
-      tls: o.tls === null ? null : o.tls === 'dev' ? {} : o.tls,
+      tls: o.tls === null ? null : { handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT, ...(o.tls === 'dev' ? {} : o.tls) },
       plaintext,
       redirect: o.redirect,
       http2: o.http2,

@@ -114,8 +114,13 @@ function onSession (this: InnerServer & Owned, session: Counted): void {
   session[kStreams] = 0
   session.on('stream', onStream)
   session.once('close', onSessionClose)
-  if (owner.sessionTimeout > 0) session.setTimeout(owner.sessionTimeout, closeIdleSession)
+  // An h2c session that only gets redirects or refusals has nothing to wait for.
+  const timeout = this === owner.h2c && owner.refusesH2c ? (owner.sessionTimeout || REFUSING_SESSION_TIMEOUT) : owner.sessionTimeout
+  if (timeout > 0) session.setTimeout(timeout, closeIdleSession)
 }
+
+/** ms an idle h2c session on a redirecting or refusing port stays open when no `http2SessionTimeout` is set. */
+const REFUSING_SESSION_TIMEOUT = 10_000
 
 function onSessionClose (this: Counted): void {
   this[kOwner]?.sessions.delete(this)
@@ -153,6 +158,8 @@ export class HttpServers {
   readonly h2c: Http2Server | null
   readonly sessions = new Set<ServerHttp2Session>()
   readonly sessionTimeout: number
+  /** The h2c server redirects or refuses rather than serving the app. */
+  readonly refusesH2c: boolean
   /** The servers that serve the app, with the events they take from the outer server. */
   private readonly routes: Array<[InnerServer, ReadonlySet<string>]> = []
   private tracking = false
@@ -161,6 +168,7 @@ export class HttpServers {
     this.sessionTimeout = options.http2SessionTimeout ?? 0
     const h1 = serverOptions(options)
     const servesPlain = options.tls === null || options.plaintext === 'serve'
+    this.refusesH2c = !servesPlain
 
     if (options.tls !== null) {
       this.secure = options.http2

@@ -65,7 +65,7 @@ export class TlsTerminator {
     const credentials = this.credentials()
     if (credentials === null) return null
     const { ALPNProtocols: _ignored, ...rest } = credentials
-    const options: TlsOptions = { ...rest }
+    const options: TlsOptions = { handshakeTimeout: 30_000, ...rest }
     if (alpn !== undefined) {
       options.ALPNCallback = ({ protocols }) => alpn.find((p) => protocols.includes(p))
     }
