@@ -39,13 +39,19 @@ class Splice {
     readonly options: ProxyOptions
   ) {}
 
-  /** End both sides after a failure, counting it once. */
+  /**
+   * End both sides after a failure, counting it once. A reset on one side is passed on as a
+   * reset, so that a cut-off transfer never looks complete to the other end.
+   */
   fail (outcome: ProxyOutcome): void {
     if (this.done) return
     this.done = true
     this.options.outcome(outcome)
-    this.client.destroy()
-    this.upstream.destroy()
+    const abort = outcome === 'upstream-error' || outcome === 'client-error'
+    for (const side of [this.client, this.upstream]) {
+      if (abort) reset(side)
+      else side.destroy()
+    }
   }
 }
 
@@ -84,17 +90,41 @@ function onClientError (this: Spliced): void {
   this[kSplice]?.fail('client-error')
 }
 
-/** When one side is fully closed, nothing more can flow: make sure the other is too. */
-function onSideClose (this: Spliced): void {
+/**
+ * A side closed. After an error, both end (as a reset). After a clean close — both of its
+ * directions finished — the pipes have already ended the other side's writing and its
+ * reading: it closes by itself once what is queued for it is flushed, so it is only ended,
+ * never destroyed with bytes still queued.
+ */
+function onSideClose (this: Spliced, hadError: boolean): void {
   const s = this[kSplice]
-  if (s === undefined) return
+  if (s === undefined || s.done) return
   const other = this === s.client ? s.upstream : s.client
-  if (!other.destroyed) {
-    // A clean close on this side has already ended the other's writable side through
-    // pipe; a read side still open over there has nobody left to deliver to.
-    other.destroy()
+  if (hadError) {
+    s.fail(this === s.client ? 'client-error' : 'upstream-error')
+    return
   }
-  s.done = true
+  if (!s.connected) {
+    // The client left before the upstream answered: nothing was sent either way.
+    s.done = true
+    other.destroy()
+    return
+  }
+  if (!other.writableEnded) other.end()
+}
+
+/** Reset a TCP connection (RST); a TLS socket resets the TCP socket under it. */
+function reset (socket: Socket): void {
+  const raw = (socket as Socket & { _parent?: Socket | null, encrypted?: boolean }).encrypted === true
+    ? (socket as Socket & { _parent?: Socket | null })._parent ?? socket
+    : socket
+  if (!raw.destroyed && typeof raw.resetAndDestroy === 'function' && raw !== socket) {
+    raw.resetAndDestroy()
+    socket.destroy()
+    return
+  }
+  if (!socket.destroyed && typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy()
+  else socket.destroy()
 }
 
 function proxyHeader (target: ProxyTarget, info: ConnectionInfo, client: Socket): Buffer | null {

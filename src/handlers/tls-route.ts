@@ -53,8 +53,8 @@ export class TlsTerminator {
       socket.destroy()
       return
     }
-    // The TLS server closes on the client's FIN, as it would on its own listener.
-    socket.allowHalfOpen = false
+    // Half-open stays allowed, as on every raw route: the route sees the client's end and
+    // may still answer.
     ;(socket as Waiting)[kPending] = { info, next }
     server.emit('connection', socket)
   }
@@ -69,7 +69,7 @@ export class TlsTerminator {
     if (alpn !== undefined) {
       options.ALPNCallback = ({ protocols }) => alpn.find((p) => protocols.includes(p))
     }
-    server = tls.createServer(options)
+    server = tls.createServer({ ...options, allowHalfOpen: true })
     server.on('secureConnection', onSecureConnection)
     server.on('tlsClientError', onTlsClientError)
     this.servers.set(route, server)
