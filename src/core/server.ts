@@ -91,7 +91,7 @@ export class MuxServer extends net.Server {
       redirect: o.redirect,
       http2: o.http2,
       ...o.timeouts
-    })
+    }, this)
 
     this.pipeline = new Pipeline({
       sniffTimeout: o.sniffTimeout,

@@ -13,6 +13,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
 import http2, { type Http2SecureServer, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
+import type net from 'node:net'
 import type { Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls'
 import type { HttpServerTimeouts, RedirectOptions } from '../types.js'
@@ -164,7 +165,12 @@ export class HttpServers {
   private readonly routes: Array<[InnerServer, ReadonlySet<string>]> = []
   private tracking = false
 
-  constructor (private readonly options: HttpServersOptions) {
+  /**
+   * @param owner the outer server. Sockets taken by an inner HTTP/1 server report it as their
+   * `socket.server`, as on a server that listens itself (plugins and middlewares subscribe to
+   * `req.socket.server`, e.g. for `'upgrade'`).
+   */
+  constructor (private readonly options: HttpServersOptions, private readonly owner: net.Server) {
     this.sessionTimeout = options.http2SessionTimeout ?? 0
     const h1 = serverOptions(options)
     const servesPlain = options.tls === null || options.plaintext === 'serve'
@@ -176,6 +182,7 @@ export class HttpServers {
         : https.createServer({ ALPNProtocols: ['http/1.1'], ...options.tls, ...h1 })
       this.applyH1(this.secure)
       this.secure.prependListener('secureConnection', onSecureConnection)
+      this.secure.on('secureConnection', (tlsSocket: TLSSocket) => { (tlsSocket as { server?: unknown }).server = owner })
       this.routes.push([this.secure, new Set([...H1_EVENTS, ...TLS_EVENTS, ...(options.http2 ? H2_EVENTS : []), 'clientError'])])
     } else {
       this.secure = null
@@ -246,6 +253,7 @@ export class HttpServers {
   plaintext (socket: Socket): void {
     ;(socket as Marked)[kKind] = 'h1'
     this.plain.emit('connection', socket)
+    ;(socket as { server?: unknown }).server = this.owner
   }
 
   prior (socket: Socket): void {

@@ -90,30 +90,29 @@ function isHttp2 (req: Request): req is Http2ServerRequest {
 }
 
 /** Send a complete short response that ends the connection. */
-function finish (req: Request, res: Response, status: number, headers: Record<string, string>, body: string): void {
+function finish (req: Request, res: Response, status: number, location: string | undefined, body: string): void {
   // Unread request bodies are discarded so the response can be flushed cleanly.
-  req.resume()
+  if (!req.complete) req.resume()
   // A HEAD response announces the length GET would get; Node leaves the body out itself.
-  const buf = body
-  const all: Record<string, string | number> = {
-    ...headers,
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(buf)
-  }
+  const length = String(Buffer.byteLength(body))
   if (isHttp2(req)) {
     const r = res as Http2ServerResponse
-    r.writeHead(status, all)
-    r.end(buf, () => { req.stream.session?.close() })
-  } else {
-    all.connection = 'close'
-    const r = res as ServerResponse
-    r.writeHead(status, all)
-    r.end(buf)
+    const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8', 'content-length': length }
+    if (location !== undefined) headers.location = location
+    r.writeHead(status, headers)
+    r.end(body, () => { req.stream.session?.close() })
+    return
   }
+  const headers = location === undefined
+    ? ['content-type', 'text/plain; charset=utf-8', 'content-length', length, 'connection', 'close']
+    : ['location', location, 'content-type', 'text/plain; charset=utf-8', 'content-length', length, 'connection', 'close']
+  const r = res as ServerResponse
+  r.writeHead(status, headers)
+  r.end(body)
 }
 
 export function badRequest (req: Request, res: Response, why: string): void {
-  finish(req, res, 400, {}, `Bad Request: ${why}\n`)
+  finish(req, res, 400, undefined, `Bad Request: ${why}\n`)
 }
 
 /** A request listener answering every request with a redirect to https. */
@@ -145,7 +144,7 @@ export function redirectListener (options: RedirectOptions): (req: Request, res:
     const scheme = upgrade ? 'wss' : 'https'
     const location = `${scheme}://${host}${port === undefined || port === 443 ? '' : ':' + String(port)}${target.path}`
     const status = options.status ?? (req.method === 'GET' || req.method === 'HEAD' ? 301 : 308)
-    finish(req, res, status, { location }, `Redirecting to ${location}\n`)
+    finish(req, res, status, location, `Redirecting to ${location}\n`)
   }
 }
 
@@ -160,5 +159,5 @@ export function refuseConnect (_req: IncomingMessage, socket: Duplex): void {
 
 /** A request listener refusing plaintext HTTP on a TLS port. */
 export function rejectListener (req: Request, res: Response): void {
-  finish(req, res, 400, {}, 'Bad Request: this port speaks HTTPS; plain HTTP was sent to it\n')
+  finish(req, res, 400, undefined, 'Bad Request: this port speaks HTTPS; plain HTTP was sent to it\n')
 }
