@@ -174,10 +174,6 @@ export class Pipeline {
     this.counters.proxy[outcome]++
   }
 
-  hasRoutes (): boolean {
-    return this.routes.length > 0
-  }
-
   /** Start sniffing a newly accepted socket. */
   accept (socket: MuxSocket): void {
     this.counters.accepted++
