@@ -17,13 +17,16 @@
  *   const cluster = await runCluster({ start: async () => { ...; await app.listen(...); return app } })
  *
  * In a worker, `start()` builds the app and listens; the worker tells the primary it is
- * ready once `start()` has resolved. Asked to drain, it calls the app's `close()` (which
- * stops accepting and lets connections finish), then leaves the cluster and exits.
+ * ready once `start()` has resolved. Asked to drain, it stops accepting and lets the
+ * connections it already accepted send their first request (the portmux server's
+ * `quiesce()`), calls the app's `close()` (requests in flight finish), then leaves the
+ * cluster and exits.
  */
 import cluster, { type Worker } from 'node:cluster'
+import { once } from 'node:events'
 import net from 'node:net'
 import { availableParallelism } from 'node:os'
-import { PortmuxError, type PortmuxErrorCode } from './errors.js'
+import { InvalidOptionError, PortmuxError } from './errors.js'
 
 /** Something the worker can close: a Fastify instance, or any object whose `close()` settles once connections have drained. */
 export interface Closable {
@@ -42,7 +45,7 @@ export interface ClusterOptions<T extends Closable | net.Server> {
   start: () => Promise<T> | T
   /** Worker processes. Default: `os.availableParallelism()`. */
   workers?: number
-  /** ms a draining worker gets to close its connections before it exits anyway. Default 30000. */
+  /** ms a draining worker gets to finish its connections before it leaves anyway (killed 5 s later if still there). Default 30000. */
   drainTimeout?: number
   /** ms a new worker gets to become ready. Default 30000. */
   readyTimeout?: number
@@ -65,7 +68,7 @@ export interface ReplacedWorker {
   readyMs: number
   /** ms from the drain message to the old worker's exit. */
   drainMs: number
-  /** The old worker was still draining at `drainTimeout` and was ended. */
+  /** The old worker had not exited `drainTimeout` + 5 s after the drain message and was killed. */
   drainTimedOut: boolean
 }
 
@@ -105,7 +108,7 @@ export class WorkerStartError extends PortmuxError {
   readonly signal: NodeJS.Signals | null
 
   constructor (pid: number, why: string, detail: { exitCode?: number | null, signal?: NodeJS.Signals | null, cause?: unknown } = {}) {
-    super('PORTMUX_ERR_WORKER_START' as PortmuxErrorCode, `worker ${pid} did not become ready: ${why}`, { cause: detail.cause })
+    super('PORTMUX_ERR_WORKER_START', `worker ${pid} did not become ready: ${why}`, { cause: detail.cause })
     this.name = 'WorkerStartError'
     this.pid = pid
     this.exitCode = detail.exitCode ?? null
@@ -116,7 +119,7 @@ export class WorkerStartError extends PortmuxError {
 /** `restart()` was called on a cluster that is stopping or stopped. */
 export class ClusterStoppedError extends PortmuxError {
   constructor () {
-    super('PORTMUX_ERR_CLUSTER_STOPPED' as PortmuxErrorCode, 'the cluster is stopping')
+    super('PORTMUX_ERR_CLUSTER_STOPPED', 'the cluster is stopping')
     this.name = 'ClusterStoppedError'
   }
 }
@@ -137,11 +140,13 @@ const KILL_MARGIN = 5_000
 /** Backoff between replacements of workers that keep dying before they are ready. */
 const BACKOFF_MIN = 100
 const BACKOFF_MAX = 10_000
+/** A worker that dies sooner than this after its fork counts as failing to start, for the backoff. */
+const MIN_LIFETIME = 5_000
 
 function positive (name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
   if (!Number.isInteger(value) || value <= 0) {
-    throw new PortmuxError('PORTMUX_ERR_INVALID_OPTION', `runCluster: ${name} must be a positive integer, got ${String(value)}`)
+    throw new InvalidOptionError(`runCluster: ${name} must be a positive integer, got ${String(value)}`)
   }
   return value
 }
@@ -153,7 +158,7 @@ function positive (name: string, value: number | undefined, fallback: number): n
  */
 export async function runCluster<T extends Closable | net.Server> (options: ClusterOptions<T>): Promise<ClusterPrimary | ClusterWorker<T>> {
   if (typeof options?.start !== 'function') {
-    throw new PortmuxError('PORTMUX_ERR_INVALID_OPTION', 'runCluster: start must be a function')
+    throw new InvalidOptionError('runCluster: start must be a function')
   }
   const drainTimeout = positive('drainTimeout', options.drainTimeout, DEFAULT_TIMEOUT)
   if (cluster.isPrimary) {
@@ -172,7 +177,7 @@ export async function runCluster<T extends Closable | net.Server> (options: Clus
 
 function defaultOnEvent (event: ClusterEvent): void {
   if (event.type === 'exit' && !event.expected) {
-    console.error(`portmux cluster: worker ${event.pid} exited unexpectedly (${event.signal ?? `code ${String(event.code)}`}); replacing it`)
+    console.error(`portmux cluster: worker ${event.pid} exited unexpectedly (${event.signal ?? `code ${String(event.code)}`})`)
   } else if (event.type === 'error') {
     console.error(`portmux cluster: ${event.error.message}`)
   }
@@ -198,18 +203,20 @@ function quiescentOf (app: unknown): Quiescent | null {
   return null
 }
 
-function closeOf (app: Closable | net.Server): () => Promise<unknown> {
+/** Stop accepting, let the connections already accepted send their first request, then close and drain. */
+async function closeApp (app: Closable | net.Server): Promise<void> {
+  await quiescentOf(app)?.quiesce()
   if (app instanceof net.Server) {
-    return async () => await new Promise<void>((resolve) => {
-      if (!app.listening) resolve()
-      else app.close(() => resolve())
-    })
+    // Called even when no longer listening (quiesce() closed the listeners): close() is what drains.
+    await new Promise<void>((resolve) => { app.close(() => resolve()) })
+  } else {
+    await app.close()
   }
-  return async () => await app.close()
 }
 
 function send (message: ToPrimary): void {
-  process.send?.(message)
+  // A lost channel means the primary is gone; this process then exits on 'disconnect'.
+  process.send?.(message, undefined, undefined, ignore)
 }
 
 function ignore (): void {}
@@ -236,6 +243,7 @@ async function runWorker<T extends Closable | net.Server> (start: () => Promise<
   try {
     started = Promise.resolve(start())
     const app = await started
+    if (app instanceof net.Server && !app.listening) await once(app, 'listening')
     send({ [KEY]: 'ready' })
     return { isPrimary: false, app }
   } catch (err) {
@@ -248,30 +256,29 @@ async function runWorker<T extends Closable | net.Server> (start: () => Promise<
 }
 
 /**
- * Stop accepting and let the connections already here send their first request
- * (`quiesce()`, when the server has it), close the app (it lets requests in flight
- * finish, GOAWAY to HTTP/2, raw routes get `closeGrace`), then leave the cluster. Leaving is a round trip through the primary: connections it handed over
+ * Close the app — `quiesce()` first when the server has it (it stops accepting and lets the
+ * connections already here send their first request), then `close()` (requests in flight
+ * finish, HTTP/2 gets GOAWAY, raw routes `closeGrace`) — at most `timeout` ms; then leave
+ * the cluster. Leaving is a round trip through the primary: connections it handed over
  * before it heard that this server closed arrive first and are handed back (a closed
- * server answers "not accepted"), so none is left behind in the IPC channel.
+ * server answers "not accepted"), so none is left behind in the IPC channel. Exiting
+ * without that round trip leaves such a connection with nobody: its client hangs.
  */
 async function drainWorker<T extends Closable | net.Server> (started: Promise<T> | null, timeout: number, cleanup: () => void): Promise<void> {
-  const deadline = setTimeout(() => {
-    console.error(`portmux cluster: worker ${process.pid} still draining after ${timeout} ms; exiting`)
-    process.exit(0)
-  }, timeout)
-  deadline.unref()
+  let deadline: NodeJS.Timeout | null = null
+  const expired = new Promise<void>((resolve) => {
+    deadline = setTimeout(() => {
+      console.error(`portmux cluster: worker ${process.pid} still draining after ${timeout} ms; leaving anyway`)
+      resolve()
+    }, timeout)
+  })
   try {
-    if (started !== null) {
-      const app = await started.catch(() => null)
-      if (app !== null) {
-        await quiescentOf(app)?.quiesce()
-        await closeOf(app)()
-      }
-    }
+    const app = started === null ? null : await started.catch(() => null)
+    if (app !== null) await Promise.race([closeApp(app), expired])
   } catch (err) {
     console.error(`portmux cluster: worker ${process.pid}: close() failed:`, err)
   } finally {
-    clearTimeout(deadline)
+    if (deadline !== null) clearTimeout(deadline)
     cleanup()
   }
   process.once('disconnect', () => process.exit(0))
@@ -391,12 +398,13 @@ class Primary implements ClusterPrimary {
         if (entry.phase !== 'starting') return
         this.clearTimer(entry)
         entry.phase = 'ready'
-        this.backoff = 0
         this.config.onEvent({ type: 'ready', pid })
       } else if (message[KEY] === 'failed') {
         entry.failure = typeof message.message === 'string' ? message.message : 'start() failed'
       }
     })
+    // A process that could not be spawned or signalled: reported, never thrown in the primary.
+    worker.on('error', (error: Error) => { this.config.onEvent({ type: 'error', error }) })
     worker.on('listening', (address: { address: string | null, port: number }) => {
       if (this.addresses.some((a) => a.port === address.port && a.address === address.address)) return
       this.addresses.push({ address: address.address ?? '', port: address.port })
@@ -409,7 +417,7 @@ class Primary implements ClusterPrimary {
       const why = entry.failure ?? (signal !== null ? `killed by ${signal}` : `exited with code ${String(code)}`)
       failStart(new WorkerStartError(pid, why, { exitCode: code, signal, cause: entry.failure ?? undefined }))
       this.config.onEvent({ type: 'exit', pid, code, signal, expected })
-      if (!expected) this.replenish(entry.phase === 'starting')
+      if (!expected) this.replenish(entry.phase === 'starting' || Date.now() - entry.forkedAt < MIN_LIFETIME)
     })
     return entry
   }
@@ -427,14 +435,15 @@ class Primary implements ClusterPrimary {
   }
 
   /**
-   * Keep `workers` workers: replace one that died on its own. Workers that keep dying
-   * before they are ready are replaced with a growing delay.
+   * Keep `workers` workers: replace one that died on its own (not one that failed to
+   * replace another in a restart: that restart has failed). Workers that keep dying young
+   * are replaced with a growing delay, up to 10 s.
    */
-  private replenish (diedStarting: boolean): void {
+  private replenish (young: boolean): void {
+    this.backoff = young ? Math.min(BACKOFF_MAX, Math.max(BACKOFF_MIN, this.backoff * 2)) : 0
     if (this.stopping !== null || this.backoffTimer !== null) return
     if (this.active() >= this.config.workers) return
-    if (diedStarting) this.backoff = Math.min(BACKOFF_MAX, Math.max(BACKOFF_MIN, this.backoff * 2))
-    const delay = diedStarting ? this.backoff : 0
+    const delay = young ? this.backoff : 0
     this.backoffTimer = setTimeout(() => {
       this.backoffTimer = null
       if (this.stopping !== null) return
@@ -452,8 +461,8 @@ class Primary implements ClusterPrimary {
       this.clearTimer(entry)
       entry.phase = 'draining'
       const message: ToWorker = { [KEY]: 'drain', timeout: this.config.drainTimeout }
-      if (entry.worker.isConnected()) entry.worker.send(message)
-      else entry.worker.process.kill('SIGTERM')
+      // A worker whose channel is gone is on its way out already; the kill timer below bounds it.
+      if (entry.worker.isConnected()) entry.worker.send(message, undefined, ignore)
       entry.timer = setTimeout(() => {
         entry.timer = null
         entry.drainTimedOut = true

@@ -12,6 +12,8 @@ export type PortmuxErrorCode =
   | 'PORTMUX_ERR_DEV_CERTIFICATE'
   | 'PORTMUX_ERR_MATCHER'
   | 'PORTMUX_ERR_HANDLER'
+  | 'PORTMUX_ERR_WORKER_START'
+  | 'PORTMUX_ERR_CLUSTER_STOPPED'
 
 export class PortmuxError extends Error {
   readonly code: PortmuxErrorCode

@@ -338,6 +338,11 @@ export class Pipeline {
     for (const conn of this.pending) this.refuse(conn, 'server-closing')
   }
 
+  /** Connections still being sniffed. */
+  pendingCount (): number {
+    return this.pending.size
+  }
+
   resumeAccepting (): void {
     this.accepting = true
   }

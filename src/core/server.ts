@@ -10,7 +10,7 @@ import type { TlsOptions } from 'node:tls'
 import { devCertificate } from '../dev-certificate.js'
 import { PortmuxError } from '../errors.js'
 import { deliverRaw } from '../handlers/raw.js'
-import { drainable, FORWARDED_EVENTS, HttpServers } from '../handlers/http.js'
+import { drainable, FORWARDED_EVENTS, fresh, HttpServers } from '../handlers/http.js'
 import { proxyTo } from '../handlers/proxy.js'
 import { TlsTerminator } from '../handlers/tls-route.js'
 import type { ConnectionInfo, MuxOptions, MuxStats, ProxyOutcome, RefusalInfo, TcpRoute } from '../types.js'
@@ -51,7 +51,7 @@ function summary (info: ConnectionInfo | RefusalInfo): object {
 // EventEmitter listeners take anything; they are passed through untouched.
 type Listener = (...args: any[]) => void
 
-type State = 'idle' | 'listening' | 'closing'
+type State = 'idle' | 'listening' | 'quiescing' | 'closing'
 
 function destroyOnTimeout (this: Socket): void {
   this.destroy()
@@ -77,6 +77,9 @@ export class MuxServer extends net.Server {
   private secondaryArgs: unknown[] = []
   private drainTimer: NodeJS.Timeout | null = null
   private graceTimer: NodeJS.Timeout | null = null
+  /** While quiescing: the poll for connections still waiting for their first request. */
+  private quiesceTimer: NodeJS.Timeout | null = null
+  private quiesceDone: (() => void) | null = null
 
   constructor (handler?: RequestListener, options?: MuxOptions) {
     super({ noDelay: true, allowHalfOpen: true })
@@ -257,7 +260,10 @@ export class MuxServer extends net.Server {
         if (--left === 0) this.releaseListening()
       }
       secondary.once('error', done)
-      secondary.listen({ backlog: base.backlog, ipv6Only: base.ipv6Only, port: address.port, host }, () => done())
+      const options: net.ListenOptions & { reusePort?: boolean } = { backlog: base.backlog, ipv6Only: base.ipv6Only, exclusive: base.exclusive, port: address.port, host }
+      const reusePort = (base as { reusePort?: boolean }).reusePort
+      if (reusePort !== undefined) options.reusePort = reusePort
+      secondary.listen(options, () => done())
     }
   }
 
@@ -266,6 +272,8 @@ export class MuxServer extends net.Server {
   }
 
   override emit (event: string | symbol, ...args: any[]): boolean {
+    // Every connection gone while quiescing: 'close' waits for close().
+    if (event === 'close' && this.state === 'quiescing') return false
     if (event === 'listening') {
       // The main listener is up: bind the other loopback addresses before telling anyone.
       const hosts = this.secondaryHosts
@@ -298,7 +306,14 @@ export class MuxServer extends net.Server {
    * `cb`) come when every connection has ended.
    */
   override close (cb?: (err?: Error) => void): this {
-    super.close(cb)
+    if (this.state === 'quiescing') {
+      // The listeners are closed already: that is no ERR_SERVER_NOT_RUNNING.
+      this.endQuiesce()
+      if (cb !== undefined) this.once('close', () => cb())
+      super.close()
+    } else {
+      super.close(cb)
+    }
     if (this.state === 'closing') return this
     this.state = 'closing'
     for (const s of this.secondaries) s.close()
@@ -314,6 +329,48 @@ export class MuxServer extends net.Server {
     }, this.options.closeGrace)
     this.graceTimer.unref()
     return this
+  }
+
+  /**
+   * Stop accepting, and resolve once every connection already accepted has been decided
+   * and, for HTTP, has sent its first request — at most `closeGrace` ms. Nothing is closed:
+   * call `close()` next. In a cluster, new connections go to the other workers meanwhile.
+   */
+  quiesce (): Promise<void> {
+    if (this.state !== 'listening') return Promise.resolve()
+    this.state = 'quiescing'
+    super.close()
+    for (const s of this.secondaries) s.close()
+    this.secondaries = []
+    const deadline = Date.now() + this.options.closeGrace
+    return new Promise<void>((resolve) => {
+      this.quiesceDone = resolve
+      const poll = (): void => {
+        this.quiesceTimer = null
+        if (this.waiting() && Date.now() < deadline) {
+          this.quiesceTimer = setTimeout(poll, DRAIN_INTERVAL)
+          this.quiesceTimer.unref()
+        } else {
+          this.endQuiesce()
+        }
+      }
+      poll()
+    })
+  }
+
+  /** Whether an accepted connection still waits for its first request. */
+  private waiting (): boolean {
+    if (this.pipeline.pendingCount() > 0) return true
+    for (const socket of this.pipeline.servedSockets()) if (fresh(socket)) return true
+    return false
+  }
+
+  private endQuiesce (): void {
+    if (this.quiesceTimer !== null) clearTimeout(this.quiesceTimer)
+    this.quiesceTimer = null
+    const done = this.quiesceDone
+    this.quiesceDone = null
+    done?.()
   }
 
   /** Close HTTP connections that carry no request now. */

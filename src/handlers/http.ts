@@ -47,10 +47,13 @@ interface Owned { [kOwner]?: HttpServers }
 const kKind = Symbol('portmux.kind')
 const kTls = Symbol('portmux.tlsSocket')
 const kH2 = Symbol('portmux.http2Session')
+/** Set on a socket (HTTP/1) or a session (HTTP/2) once it has carried a request. */
+const kServed = Symbol('portmux.served')
 interface Marked extends Socket {
   [kKind]?: 'h1' | 'h2c' | 'tls'
-  [kTls]?: TLSSocket
-  [kH2]?: ServerHttp2Session
+  [kTls]?: TLSSocket & { [kServed]?: boolean }
+  [kH2]?: ServerHttp2Session & { [kServed]?: boolean }
+  [kServed]?: boolean
   /** The response in progress on an HTTP/1 connection (Node's own bookkeeping). */
   _httpMessage?: unknown
 }
@@ -84,6 +87,29 @@ export function drainable (socket: Socket): boolean {
 }
 
 /**
+ * Whether this connection still waits for its first request: in the TLS handshake, or set
+ * up (HTTP/1, or an HTTP/2 session) with no request received yet. Closing it now would
+ * fail a client that did nothing wrong.
+ */
+export function fresh (socket: Socket): boolean {
+  const s = socket as Marked
+  switch (s[kKind]) {
+    case 'h1': return s[kServed] !== true
+    case 'h2c': return s[kH2]?.[kServed] !== true
+    case 'tls': {
+      const tls = s[kTls]
+      if (tls === undefined) return true
+      return tls.alpnProtocol === 'h2' ? s[kH2]?.[kServed] !== true : tls[kServed] !== true
+    }
+    default: return false
+  }
+}
+
+function markServed (req: IncomingMessage): void {
+  if (req.httpVersionMajor === 1) (req.socket as Marked)[kServed] = true
+}
+
+/**
  * A session sent GOAWAY that carries no stream, or one already destroyed (its socket may
  * still wait on a client that does not read what is left to send): nothing left to finish.
  */
@@ -100,7 +126,7 @@ function sessionDone (session: Counted | undefined): boolean {
  */
 const kStreams = Symbol('portmux.streams')
 const kSession = Symbol('portmux.session')
-interface Counted extends ServerHttp2Session { [kStreams]?: number, [kOwner]?: HttpServers }
+interface Counted extends ServerHttp2Session { [kStreams]?: number, [kOwner]?: HttpServers, [kServed]?: boolean }
 interface OwnedStream extends ServerHttp2Stream { [kSession]?: Counted }
 
 function onSession (this: InnerServer & Owned, session: Counted): void {
@@ -129,6 +155,7 @@ function onSessionClose (this: Counted): void {
 
 function onStream (this: Counted, stream: OwnedStream): void {
   this[kStreams] = (this[kStreams] ?? 0) + 1
+  this[kServed] = true
   stream[kSession] = this
   stream.once('close', onStreamClose)
 }
@@ -213,6 +240,11 @@ export class HttpServers {
       }
     } else {
       this.h2c = null
+    }
+
+    // Marks connections that have carried a request (see `fresh`).
+    for (const s of [this.secure, this.plain]) {
+      if (s !== null) (s as http.Server).prependListener('request', markServed)
     }
 
     for (const s of [this.secure, this.h2c]) {
