@@ -1,4 +1,6 @@
 /** BENCHMARKS.md: the machine, one table of ratios, and per-scenario method and notes. */
+import { existsSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import type { Plan, Row, ScenarioResult } from './context.js'
 import type { Environment } from './env.js'
 import { fmt } from './stats.js'
@@ -89,5 +91,9 @@ export function renderReport (o: ReportInput): string {
     '- Traffic goes to 127.0.0.1 only. Every child runs under `timeout -s KILL`, every load is bounded in time and count, and',
     '  the harness kills every child it started when it ends.',
     `- Raw per-round figures: \`${o.rawFile}\`.`, '')
+  // The reading of the figures — where portmux misses and what bounds it — is written by hand
+  // in bench/ANALYSIS.md and carried into every report.
+  const analysis = fileURLToPath(new URL('../../../bench/ANALYSIS.md', import.meta.url))
+  if (existsSync(analysis)) out.push(readFileSync(analysis, 'utf8'))
   return out.join('\n')
 }
