@@ -814,7 +814,8 @@ for (const [what, attack] of SILENT_H2) {
   test(`close() completes while a client that never reads sends ${what}`, T, async (t) => {
     const { server, port } = await tlsMux(t, { http: 'redirect', closeGrace: 200 })
     await attack(t, port)
-    await until(() => server.stats().open.redirect + server.stats().open.https === 1, HANG, 'the attacker in place')
+    // Decided and handed on (newer nghttp2, Node ≥ 22, may already have closed a connection whose frame was bad).
+    await until(() => server.stats().decided.redirect + server.stats().decided.https === 1, HANG, 'the attacker in place')
     await delay(100)
     const { done, left } = await closeWithin(server)
     assert.ok(done, `close() did not complete within ${CLOSE_HANG} ms; still open: ${left.join(', ')}`)
