@@ -4,43 +4,15 @@
  * HTTP/1.1, a host name over HTTP/2, a WebSocket over wss://; plaintext (ws:// too) is
  * redirected.
  */
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import type { IncomingMessage } from 'node:http'
-import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import WebSocket from 'ws'
-import { until } from './helpers.js'
+import { startExample, until } from './helpers.js'
 
-const example = fileURLToPath(new URL('../examples/forward.js', import.meta.url))
 
-/** Start the example on free ports; resolves with the port it printed. */
-async function start (t: TestContext): Promise<number> {
-  const child = spawn(process.execPath, [example], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', START_UPSTREAMS: '1', API_PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      await once(child, 'exit')
-    }
-  })
-  let out = ''
-  child.stdout.setEncoding('utf8')
-  child.stderr.setEncoding('utf8')
-  child.stderr.on('data', (d: string) => { out += d })
-  return await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (d: string) => {
-      out += d
-      const m = /port (\d+)/.exec(out)
-      if (m !== null) resolve(Number(m[1]))
-    })
-    child.once('exit', (code) => reject(new Error(`forward.js exited with ${String(code)} before listening:\n${out}`)))
-  })
-}
 
 interface Seen {
   service: string
@@ -49,7 +21,7 @@ interface Seen {
 }
 
 test('examples/forward.js: /api and admin.localhost forwarded with X-Forwarded-*, WebSocket too, plaintext redirected', { timeout: 60_000 }, async (t) => {
-  const port = await start(t)
+  const { port } = await startExample(t, 'forward.js', { START_UPSTREAMS: '1', API_PORT: '0', ADMIN_PORT: '0' })
   // The example makes its own development certificate: not one this test can check.
   const h1 = new Agent({ connect: { rejectUnauthorized: false } })
   const h2 = new Agent({ allowH2: true, connect: { rejectUnauthorized: false } })

@@ -4,51 +4,14 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import net from 'node:net'
 import tls from 'node:tls'
-import { fileURLToPath } from 'node:url'
 import { encodeProxyV2 } from '../src/sniff/proxy-v2.js'
-import { readAll } from './helpers.js'
+import { readAll, startExample } from './helpers.js'
 
-const examples = fileURLToPath(new URL('../examples/', import.meta.url))
 const T = { timeout: 60_000 }
 
-/** Start an example on a free port; resolves with the port it printed. Stopped (SIGTERM, exit 0) by the test or after it. */
-async function start (t: TestContext, file: string): Promise<{ port: number, stop: () => Promise<number | null> }> {
-  const child = spawn(process.execPath, [examples + file], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
-  })
-  let out = ''
-  child.stdout.setEncoding('utf8')
-  child.stderr.setEncoding('utf8')
-  child.stderr.on('data', (d: string) => { out += d })
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (d: string) => {
-      out += d
-      const m = /port (\d+)/.exec(out)
-      if (m !== null) resolve(Number(m[1]))
-    })
-    child.once('exit', (code) => reject(new Error(`${file} exited with ${String(code)} before listening:\n${out}`)))
-  })
-  return {
-    port,
-    stop: async () => {
-      child.kill('SIGTERM')
-      const [code] = await exited
-      return code
-    }
-  }
-}
 
 /** Send `head` (and `prefix` first) over a new connection, TLS or not; everything the server sends until it closes. */
 async function ask (t: TestContext, port: number, options: { tls: boolean, prefix?: Buffer, head: string }): Promise<string> {
@@ -80,7 +43,7 @@ function body (reply: string): Record<string, unknown> {
 }
 
 test('examples/redirect.js: HTTPS is served, plain HTTP on the same port gets a 301 to https://', T, async (t) => {
-  const { port, stop } = await start(t, 'redirect.js')
+  const { port, stop } = await startExample(t, 'redirect.js')
   const https = await ask(t, port, { tls: true, head: get(port) })
   assert.match(https, /^HTTP\/1\.1 200/)
   assert.deepEqual(body(https), { hello: 'over https' })
@@ -91,7 +54,7 @@ test('examples/redirect.js: HTTPS is served, plain HTTP on the same port gets a 
 })
 
 test('examples/serve-both.js: the same app over https and http on one port, request.protocol says which', T, async (t) => {
-  const { port, stop } = await start(t, 'serve-both.js')
+  const { port, stop } = await startExample(t, 'serve-both.js')
   const https = await ask(t, port, { tls: true, head: get(port) })
   assert.match(https, /^HTTP\/1\.1 200/)
   assert.equal(body(https).protocol, 'https')
@@ -102,7 +65,7 @@ test('examples/serve-both.js: the same app over https and http on one port, requ
 })
 
 test('examples/behind-haproxy.js: a PROXY v2 header from a trusted peer names request.ip, over HTTPS and before the redirect', T, async (t) => {
-  const { port, stop } = await start(t, 'behind-haproxy.js')
+  const { port, stop } = await startExample(t, 'behind-haproxy.js')
   const header = (address: string): Buffer => encodeProxyV2({
     source: { address, port: 51234 },
     destination: { address: '127.0.0.1', port }

@@ -4,14 +4,12 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import tls from 'node:tls'
-import { fileURLToPath } from 'node:url'
-import { readAll } from './helpers.js'
+import { readAll, startExample } from './helpers.js'
 
-const examples = fileURLToPath(new URL('../examples/', import.meta.url))
 const T = { timeout: 60_000 }
 
 function curl (...args: string[]): Promise<string> {
@@ -20,31 +18,6 @@ function curl (...args: string[]): Promise<string> {
   })
 }
 
-/** Start an example on a free port with `env`; resolves with the port it printed. Stopped after the test. */
-async function start (t: TestContext, file: string, env: Record<string, string> = {}): Promise<number> {
-  const child = spawn(process.execPath, [examples + file], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      await once(child, 'exit')
-    }
-  })
-  let out = ''
-  child.stdout.setEncoding('utf8')
-  child.stderr.setEncoding('utf8')
-  child.stderr.on('data', (d: string) => { out += d })
-  return await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (d: string) => {
-      out += d
-      const m = /port (\d+)/.exec(out)
-      if (m !== null) resolve(Number(m[1]))
-    })
-    child.once('exit', (code) => reject(new Error(`${file} exited with ${String(code)} before listening:\n${out}`)))
-  })
-}
 
 /** Connect, send `bytes` (then FIN), read until the server closes. */
 async function exchangeBytes (t: TestContext, port: number, bytes: Buffer | string): Promise<Buffer> {
@@ -71,7 +44,7 @@ test('examples/ssh-and-https.js: SSH to the sshd, HTTPS and the redirect on one 
   await once(sshd, 'listening')
   t.after(() => { sshd.close() })
 
-  const port = await start(t, 'ssh-and-https.js', { SSH_HOST: '127.0.0.1', SSH_PORT: String((sshd.address() as AddressInfo).port) })
+  const { port } = await startExample(t, 'ssh-and-https.js', { SSH_HOST: '127.0.0.1', SSH_PORT: String((sshd.address() as AddressInfo).port) })
   const banner = await exchangeBytes(t, port, 'SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n')
   assert.equal(banner.toString('latin1'), 'SSH-2.0-FakeSSH_1.0\r\n')
   assert.equal(heard.join(''), 'SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n')
@@ -92,7 +65,7 @@ function frame (payload: string): Buffer {
 }
 
 test('examples/custom-protocol.js: HTTPS, the PMX1 binary protocol and the ALPN line protocol on one port', T, async (t) => {
-  const port = await start(t, 'custom-protocol.js')
+  const { port } = await startExample(t, 'custom-protocol.js')
 
   // The binary protocol: magic, two frames, the zero-length frame that ends the session.
   const magic = Buffer.of(0x50, 0x4d, 0x58, 0x01)

@@ -2,14 +2,11 @@
  * Every example starts, answers and stops: run as a user would run it, driven by real
  * clients (curl and a raw TCP client).
  */
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, execFile } from 'node:child_process'
-import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
-import { exchange } from './helpers.js'
+import { execFile } from 'node:child_process'
+import { exchange, startExample } from './helpers.js'
 
-const examples = fileURLToPath(new URL('../examples/', import.meta.url))
 
 function curl (...args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -17,35 +14,10 @@ function curl (...args: string[]): Promise<string> {
   })
 }
 
-/** Start an example on a free port; resolves with the port it printed. */
-async function start (t: TestContext, file: string): Promise<number> {
-  const child = spawn(process.execPath, [examples + file], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  t.after(async () => {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM')
-      await once(child, 'exit')
-    }
-  })
-  let out = ''
-  child.stdout.setEncoding('utf8')
-  child.stderr.setEncoding('utf8')
-  child.stderr.on('data', (d: string) => { out += d })
-  return await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (d: string) => {
-      out += d
-      const m = /port (\d+)/.exec(out)
-      if (m !== null) resolve(Number(m[1]))
-    })
-    child.once('exit', (code) => reject(new Error(`${file} exited with ${String(code)} before listening:\n${out}`)))
-  })
-}
 
 for (const [file, httpVersion] of [['demo.js', '2'], ['express.js', '1.1']]) {
   test(`examples/${file}: HTTPS, redirect and the ECHO route on one port`, async (t) => {
-    const port = await start(t, file)
+    const { port } = await startExample(t, file)
     const body = JSON.parse(await curl('-k', '--http1.1', `https://127.0.0.1:${port}/`)) as Record<string, unknown>
     assert.equal(body.protocol, 'https')
     // curl asks for h2 by ALPN; the Express example offers HTTP/1.1 only.
