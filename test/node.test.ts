@@ -281,3 +281,18 @@ test('server.tlsOptions gives the development certificate once it is made', T, a
   assert.match(String(options.cert), /BEGIN CERTIFICATE/)
   assert.match(String(options.key), /PRIVATE KEY/)
 })
+
+test('tls: \'dev\': a close() before the certificate is made cancels the listen waiting for it', T, async (t) => {
+  const server = createServer(plainHandler, { tls: 'dev' })
+  server.on('warning', () => {})
+  t.after(() => { if (server.listening) server.close() })
+  // The certificate the listen waits for; the server's own continuation runs before ours.
+  const certificate = (server as unknown as { ready: Promise<void> | null }).ready
+  assert.ok(certificate !== null)
+  server.listen(0, '127.0.0.1')
+  const closeErr = await new Promise<Error | undefined>((resolve) => server.close(resolve))
+  assert.equal((closeErr as { code?: string } | undefined)?.code, 'ERR_SERVER_NOT_RUNNING')
+  await certificate
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(server.listening, false, 'the server listened after close()')
+})

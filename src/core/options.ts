@@ -117,5 +117,9 @@ export function resolveOptions (options: MuxOptions | undefined): ResolvedOption
   for (const name of TIMEOUT_OPTIONS) {
     if (o[name] !== undefined) resolved.timeouts[name] = ms(name, o[name], 0)
   }
+  const { headersTimeout, requestTimeout } = resolved.timeouts
+  if (headersTimeout !== undefined && requestTimeout !== undefined && requestTimeout > 0 && headersTimeout > requestTimeout) {
+    throw new InvalidOptionError('headersTimeout must not be greater than requestTimeout (Node would enforce neither)')
+  }
   return resolved
 }

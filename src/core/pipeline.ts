@@ -68,14 +68,14 @@ export interface PipelineOptions extends ClassifyOptions {
   plaintext: Exclude<Destination, 'https'>
 }
 
-const PROXY_V1_START = Buffer.from('PROXY ', 'latin1')
+const PROXY_STARTS = [Buffer.from('PROXY ', 'latin1'), Buffer.from(PROXY_V2_SIGNATURE)]
 
 /** The first bytes are those of a PROXY header, of either version (as far as they go). */
 function startsLikeProxyHeader (bytes: Buffer): boolean {
-  const v1 = Math.min(bytes.length, PROXY_V1_START.length)
-  if (v1 > 0 && bytes.subarray(0, v1).equals(PROXY_V1_START.subarray(0, v1))) return true
-  const v2 = Math.min(bytes.length, PROXY_V2_SIGNATURE.length)
-  return v2 > 0 && bytes.subarray(0, v2).equals(Buffer.from(PROXY_V2_SIGNATURE.subarray(0, v2)))
+  return PROXY_STARTS.some((start) => {
+    const n = Math.min(bytes.length, start.length)
+    return n > 0 && bytes.subarray(0, n).equals(start.subarray(0, n))
+  })
 }
 
 const kPending = Symbol('portmux.pending')
@@ -143,7 +143,9 @@ function onServedClose (this: MuxSocket): void {
 export class Pipeline {
   private readonly routes: CompiledRoute[] = []
   private readonly pending = new Set<Pending>()
-  private readonly open = new Map<string, Set<Socket>>()
+  /** Open connections handed to the built-in destinations, and to each raw route. */
+  private readonly served: Record<Destination, Set<Socket>> = { https: new Set(), http: new Set(), redirect: new Set(), reject: new Set() }
+  private readonly routed = new Map<string, Set<Socket>>()
   private readonly counters = new Counters()
   private accepting = true
 
@@ -152,9 +154,7 @@ export class Pipeline {
     private readonly targets: Targets,
     private readonly report: (err: PortmuxError) => void,
     private readonly observer: Observer
-  ) {
-    for (const d of DESTINATIONS) this.open.set(d, new Set())
-  }
+  ) {}
 
   addRoute (name: string, route: TcpRoute): void {
     if (typeof name !== 'string' || name.length === 0) throw new InvalidRouteError(String(name), 'the name must be a non-empty string')
@@ -165,7 +165,7 @@ export class Pipeline {
       this.report(err)
     }, this.options.tls)
     this.routes.push(compiled)
-    this.open.set('route:' + name, new Set())
+    this.routed.set(name, new Set())
     this.counters.decidedRoutes.set(name, 0)
   }
 
@@ -299,16 +299,19 @@ export class Pipeline {
   private handOff (conn: Pending, decision: Exclude<Decision, 'more' | 'no-route'>): void {
     const socket = conn.socket
     const route = typeof decision === 'object' ? decision : null
-    const key = route !== null ? 'route:' + route.name : decision === 'tls' ? 'https' : this.options.plaintext
+    const destination: Destination = decision === 'tls' ? 'https' : this.options.plaintext
+    const open = route !== null ? this.routed.get(route.name) as Set<Socket> : this.served[destination]
     const max = route?.route.maxConnections
-    if (max !== undefined && (this.open.get(key)?.size ?? 0) >= max) {
+    if (max !== undefined && open.size >= max) {
       this.refuse(conn, 'limit')
       return
     }
     this.release(conn)
     if (conn.bytes.length > 0) socket.unshift(conn.bytes)
     if (conn.peer !== undefined) setPeer(socket, conn.peer)
-    this.track(socket, key)
+    open.add(socket)
+    socket[kOpen] = open
+    socket.on('close', onServedClose)
     if (route !== null) {
       this.counters.route(route.name)
       const info = connectionInfo(conn, route.name)
@@ -316,20 +319,11 @@ export class Pipeline {
       this.targets.route(socket, route, info)
       return
     }
-    const destination = key as Destination
     this.counters.decided[destination]++
     if (this.observer.active()) this.observer.decision(connectionInfo(conn, destination))
     if (decision === 'tls') this.targets.tls(socket)
     else if (decision === 'h2c') this.targets.h2c(socket)
     else this.targets.plain(socket)
-  }
-
-  private track (socket: MuxSocket, key: string): void {
-    const set = this.open.get(key)
-    if (set === undefined) return
-    set.add(socket)
-    socket[kOpen] = set
-    socket.on('close', onServedClose)
   }
 
   /** Stop taking new connections and close those still being sniffed. */
@@ -347,38 +341,27 @@ export class Pipeline {
     this.accepting = true
   }
 
-  /** Raw-route sockets still open. */
+  /** Open connections handed to the HTTP servers. */
   servedSockets (): Socket[] {
-    const out: Socket[] = []
-    for (const [key, set] of this.open) if (!key.startsWith('route:')) out.push(...set)
-    return out
+    return DESTINATIONS.flatMap((d) => [...this.served[d]])
   }
 
+  /** Open raw-route connections. */
   routeSockets (): Socket[] {
-    const out: Socket[] = []
-    for (const [key, set] of this.open) if (key.startsWith('route:')) out.push(...set)
-    return out
+    return [...this.routed.values()].flatMap((set) => [...set])
   }
 
   /** Destroy every connection: sniffing, served and routed. */
   destroyAll (): void {
     for (const conn of this.pending) this.refuse(conn, 'server-closing')
-    for (const set of this.open.values()) for (const socket of set) socket.destroy()
-  }
-
-  openCount (): number {
-    let n = this.pending.size
-    for (const set of this.open.values()) n += set.size
-    return n
+    for (const socket of [...this.servedSockets(), ...this.routeSockets()]) socket.destroy()
   }
 
   stats (): MuxStats {
     const open = { https: 0, http: 0, redirect: 0, reject: 0 }
+    for (const d of DESTINATIONS) open[d] = this.served[d].size
     const routes: Record<string, number> = {}
-    for (const [key, set] of this.open) {
-      if (key.startsWith('route:')) routes[key.slice(6)] = set.size
-      else open[key as Destination] = set.size
-    }
+    for (const [name, set] of this.routed) routes[name] = set.size
     return this.counters.snapshot(this.pending.size, open, routes)
   }
 }

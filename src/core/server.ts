@@ -80,16 +80,19 @@ export class MuxServer extends net.Server {
   /** While quiescing: the poll for connections still waiting for their first request. */
   private quiesceTimer: NodeJS.Timeout | null = null
   private quiesceDone: (() => void) | null = null
+  /** How many times close() was called: a listen deferred for the certificate is dropped by a close after it. */
+  private closes = 0
 
   constructor (handler?: RequestListener, options?: MuxOptions) {
     super({ noDelay: true, allowHalfOpen: true })
     this.options = resolveOptions(options)
     const o = this.options
-    this.credentials = o.tls === null || o.tls === 'dev' ? null : o.tls
+    const tls = o.tls === null ? null : { handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT, ...(o.tls === 'dev' ? {} : o.tls) }
+    this.credentials = o.tls === 'dev' ? null : tls
     const plaintext = o.tls === null ? 'serve' : o.plaintext
 
     this.http = new HttpServers({
-      tls: o.tls === null ? null : { handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT, ...(o.tls === 'dev' ? {} : o.tls) },
+      tls,
       plaintext,
       redirect: o.redirect,
       http2: o.http2,
@@ -128,7 +131,7 @@ export class MuxServer extends net.Server {
     this.terminator = new TlsTerminator(() => this.credentials)
     if (o.tls === 'dev') {
       this.ready = devCertificate().then((pems) => {
-        this.credentials = pems
+        this.credentials = { ...tls, ...pems }
         this.http.setSecureContext(pems)
         this.terminator.setSecureContext(pems)
         this.ready = null
@@ -207,7 +210,8 @@ export class MuxServer extends net.Server {
 
   override listen (...args: unknown[]): this {
     if (this.ready !== null) {
-      this.ready.then(() => { this.listen(...args) }, (err: unknown) => {
+      const closes = this.closes
+      this.ready.then(() => { if (this.closes === closes) this.listen(...args) }, (err: unknown) => {
         this.emit('error', err instanceof PortmuxError ? err : new PortmuxError('PORTMUX_ERR_DEV_CERTIFICATE', String(err), { cause: err }))
       })
       return this
@@ -306,6 +310,7 @@ export class MuxServer extends net.Server {
    * `cb`) come when every connection has ended.
    */
   override close (cb?: (err?: Error) => void): this {
+    this.closes++
     if (this.state === 'quiescing') {
       // The listeners are closed already: that is no ERR_SERVER_NOT_RUNNING.
       this.endQuiesce()

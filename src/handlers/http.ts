@@ -169,15 +169,20 @@ function closeIdleSession (this: ServerHttp2Session): void {
   this.close()
 }
 
-function serverOptions (o: HttpServersOptions): http.ServerOptions {
-  const out: http.ServerOptions = {}
-  if (o.requestTimeout !== undefined) out.requestTimeout = o.requestTimeout
-  if (o.headersTimeout !== undefined) out.headersTimeout = o.headersTimeout
-  if (o.connectionsCheckingInterval !== undefined) out.connectionsCheckingInterval = o.connectionsCheckingInterval
-  if (out.requestTimeout !== undefined && out.requestTimeout > 0 && out.headersTimeout === undefined) {
-    out.headersTimeout = Math.min(60_000, out.requestTimeout)
-  }
-  return out
+/**
+ * Set the HTTP/1 timeouts on a server instance (the HTTP/2 secure server ignores them as
+ * constructor options). A `requestTimeout` shorter than Node's 60 s `headersTimeout` brings
+ * `headersTimeout` down with it: Node enforces neither when headers may take longer.
+ */
+function applyH1 (server: http.Server | https.Server | Http2SecureServer, o: HttpServersOptions): void {
+  const s = server as http.Server & { connectionsCheckingInterval?: number }
+  if (o.keepAliveTimeout !== undefined) s.keepAliveTimeout = o.keepAliveTimeout
+  if (o.maxRequestsPerSocket !== undefined) s.maxRequestsPerSocket = o.maxRequestsPerSocket
+  if (o.requestTimeout !== undefined) s.requestTimeout = o.requestTimeout
+  if (o.headersTimeout !== undefined) s.headersTimeout = o.headersTimeout
+  else if (o.requestTimeout !== undefined && o.requestTimeout > 0) s.headersTimeout = Math.min(60_000, o.requestTimeout)
+  if (o.connectionTimeout !== undefined) s.timeout = o.connectionTimeout
+  if (o.connectionsCheckingInterval !== undefined) s.connectionsCheckingInterval = o.connectionsCheckingInterval
 }
 
 export class HttpServers {
@@ -197,17 +202,16 @@ export class HttpServers {
    * `socket.server`, as on a server that listens itself (plugins and middlewares subscribe to
    * `req.socket.server`, e.g. for `'upgrade'`).
    */
-  constructor (private readonly options: HttpServersOptions, private readonly owner: net.Server) {
+  constructor (options: HttpServersOptions, private readonly owner: net.Server) {
     this.sessionTimeout = options.http2SessionTimeout ?? 0
-    const h1 = serverOptions(options)
     const servesPlain = options.tls === null || options.plaintext === 'serve'
     this.refusesH2c = !servesPlain
 
     if (options.tls !== null) {
       this.secure = options.http2
-        ? http2.createSecureServer({ ...options.tls, ...h1, allowHTTP1: true })
-        : https.createServer({ ALPNProtocols: ['http/1.1'], ...options.tls, ...h1 })
-      this.applyH1(this.secure)
+        ? http2.createSecureServer({ ...options.tls, allowHTTP1: true })
+        : https.createServer({ ALPNProtocols: ['http/1.1'], ...options.tls })
+      applyH1(this.secure, options)
       this.secure.prependListener('secureConnection', onSecureConnection)
       this.secure.on('secureConnection', (tlsSocket: TLSSocket) => { (tlsSocket as { server?: unknown }).server = owner })
       this.routes.push([this.secure, new Set([...H1_EVENTS, ...TLS_EVENTS, ...(options.http2 ? H2_EVENTS : []), 'clientError'])])
@@ -215,8 +219,8 @@ export class HttpServers {
       this.secure = null
     }
 
-    this.plain = http.createServer(h1)
-    this.applyH1(this.plain)
+    this.plain = http.createServer()
+    applyH1(this.plain, options)
     if (servesPlain) {
       this.routes.push([this.plain, new Set([...H1_EVENTS, 'clientError'])])
     } else {
@@ -253,19 +257,6 @@ export class HttpServers {
       s.on('session', onSession)
       if (options.connectionTimeout !== undefined) s.setTimeout(options.connectionTimeout)
     }
-  }
-
-  private applyH1 (server: http.Server | https.Server | Http2SecureServer): void {
-    const o = this.options
-    const s = server as http.Server
-    if (o.keepAliveTimeout !== undefined) s.keepAliveTimeout = o.keepAliveTimeout
-    if (o.maxRequestsPerSocket !== undefined) s.maxRequestsPerSocket = o.maxRequestsPerSocket
-    // Set on the instance: the HTTP/2 secure server ignores these constructor options.
-    const h1 = serverOptions(o)
-    if (h1.requestTimeout !== undefined) s.requestTimeout = h1.requestTimeout
-    if (h1.headersTimeout !== undefined) s.headersTimeout = h1.headersTimeout
-    if (o.connectionTimeout !== undefined) s.timeout = o.connectionTimeout
-    if (o.connectionsCheckingInterval !== undefined) (s as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = o.connectionsCheckingInterval
   }
 
   /** Replace the TLS credentials (the development certificate arrives after construction). */
@@ -342,14 +333,14 @@ export class HttpServers {
   /** Destroy sessions already sent GOAWAY that carry no stream any more. */
   sweepSessions (): void {
     for (const session of this.sessions as Set<Counted>) {
-      if (session.closed && !session.destroyed && session[kStreams] === 0) session.destroy()
+      if (!session.destroyed && sessionDone(session)) session.destroy()
     }
   }
 
   /**
    * Graceful close: idle HTTP/1 connections close now (and the connection checker
-   * stops), HTTP/2 sessions get GOAWAY. Requests in flight finish; the caller closes
-   * what turns idle afterwards with `closeIdleConnections`.
+   * stops), HTTP/2 sessions get GOAWAY. Requests in flight finish; the caller's close
+   * sweep (`drainable`, `sweepSessions`) closes what turns idle afterwards.
    */
   close (): void {
     for (const s of [this.plain, this.secure, this.h2c]) {

@@ -64,8 +64,7 @@ export class TlsTerminator {
     if (server !== undefined) return server
     const credentials = this.credentials()
     if (credentials === null) return null
-    const { ALPNProtocols: _ignored, ...rest } = credentials
-    const options: TlsOptions = { handshakeTimeout: 30_000, ...rest }
+    const { ALPNProtocols: _ignored, ...options } = credentials
     if (alpn !== undefined) {
       options.ALPNCallback = ({ protocols }) => alpn.find((p) => protocols.includes(p))
     }

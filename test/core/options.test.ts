@@ -56,6 +56,11 @@ for (const [name, value] of bad) {
   })
 }
 
+test('headersTimeout above a non-zero requestTimeout is refused', () => {
+  assert.throws(() => createServer(undefined, { headersTimeout: 2000, requestTimeout: 1000 }), { code: 'PORTMUX_ERR_INVALID_OPTION' })
+  assert.doesNotThrow(() => createServer(undefined, { headersTimeout: 2000, requestTimeout: 0 }))
+})
+
 test('routes given as an option are validated like route()', () => {
   assert.throws(() => createServer(undefined, { routes: { x: { match: 'nope' as 'ssh', handler: () => {} } } }), { code: 'PORTMUX_ERR_INVALID_ROUTE' })
 })
