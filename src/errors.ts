@@ -14,6 +14,7 @@ export type PortmuxErrorCode =
   | 'PORTMUX_ERR_HANDLER'
   | 'PORTMUX_ERR_WORKER_START'
   | 'PORTMUX_ERR_CLUSTER_STOPPED'
+  | 'PORTMUX_ERR_ACME'
 
 export class PortmuxError extends Error {
   readonly code: PortmuxErrorCode
@@ -80,5 +81,13 @@ export class HandlerError extends PortmuxError {
   constructor (route: string, cause: unknown) {
     super('PORTMUX_ERR_HANDLER', `the handler of route "${route}" threw; connection destroyed`, { cause })
     this.name = 'HandlerError'
+  }
+}
+
+/** Obtaining or renewing a certificate failed; the message carries the CA's problem detail. Retried with back-off. */
+export class AcmeError extends PortmuxError {
+  constructor (message: string, cause?: unknown) {
+    super('PORTMUX_ERR_ACME', message, { cause })
+    this.name = 'AcmeError'
   }
 }

@@ -11,10 +11,14 @@ export {
   NoFactoryError,
   DevCertificateError,
   MatcherError,
-  HandlerError
+  HandlerError,
+  AcmeError
 } from './errors.js'
 export type { PortmuxErrorCode } from './errors.js'
 export type {
+  AcmeChallenge,
+  AcmeOptions,
+  CertificateEvent,
   CloseReason,
   ConnectionInfo,
   Destination,

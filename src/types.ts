@@ -109,6 +109,34 @@ export interface MuxOptions extends HttpServerTimeouts {
   proxyProtocol?: ProxyProtocolOptions
   /** ms that `close()` gives raw-route sockets before destroying them. Default 1000. */
   closeGrace?: number
+  /** Obtain and renew the TLS certificate from an ACME (RFC 8555) CA. */
+  acme?: AcmeOptions
+}
+
+/** The ACME challenges portmux answers itself. */
+export type AcmeChallenge = 'tls-alpn-01' | 'http-01'
+
+export interface AcmeOptions {
+  /** The names of the certificate (one certificate covers them all). */
+  domains: string[]
+  /** Contact address given to the CA. */
+  email?: string
+  /** That you accept the CA's terms of service: must be `true`. */
+  agreeToTerms: boolean
+  /** The CA's directory URL. Default: Let's Encrypt production. */
+  directory?: string
+  /** Directory for the account key, certificate keys and certificates. Default `./.portmux/acme` (from the working directory). */
+  storage?: string
+  /** Challenge types in order of preference. Default `['tls-alpn-01', 'http-01']`. */
+  challenges?: AcmeChallenge[]
+}
+
+/** The `'certificate'` event: a certificate was installed for new connections. */
+export interface CertificateEvent {
+  domains: string[]
+  notAfter: Date
+  /** It replaced a certificate this server was already serving. */
+  renewed: boolean
 }
 
 /** Applied to the inner HTTP servers (Fastify passes its own values through the factory). */

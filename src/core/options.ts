@@ -5,7 +5,8 @@
 import type { TlsOptions } from 'node:tls'
 import { InvalidOptionError } from '../errors.js'
 import { parseAuthority } from '../handlers/redirect.js'
-import type { HttpServerTimeouts, MuxOptions, RedirectOptions, TcpRoute } from '../types.js'
+import { isIP } from 'node:net'
+import type { AcmeChallenge, HttpServerTimeouts, MuxOptions, RedirectOptions, TcpRoute } from '../types.js'
 import { TrustList } from './peer.js'
 
 export const DEFAULTS = Object.freeze({
@@ -29,6 +30,80 @@ export interface ResolvedOptions {
   closeGrace: number
   /** Only what was given: the inner servers keep their own defaults for the rest. */
   timeouts: HttpServerTimeouts
+  acme: ResolvedAcme | null
+}
+
+/** Let's Encrypt's production directory: the default CA. */
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory'
+/** Where certificates are kept unless `acme.storage` says otherwise (from the working directory). */
+export const DEFAULT_ACME_STORAGE = '.portmux/acme'
+const CHALLENGES: readonly AcmeChallenge[] = ['tls-alpn-01', 'http-01']
+
+export interface ResolvedAcme {
+  /** Lower case, without a trailing dot, in the order given. */
+  domains: string[]
+  email: string | undefined
+  directory: string
+  storage: string
+  challenges: AcmeChallenge[]
+  /** Test and tuning knobs, given under `Symbol.for('portmux.acme.tuning')`; not public. */
+  tuning: Record<string, unknown>
+}
+
+/** Key material that `acme` would replace: giving both is a mistake. */
+const CERTIFICATE_OPTIONS = ['key', 'cert', 'pfx'] as const
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/
+
+function acmeOptions (value: unknown, tls: MuxOptions['tls']): ResolvedAcme {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidOptionError('acme must be { domains, agreeToTerms: true, email?, directory?, storage?, challenges? }')
+  }
+  const a = value as Record<string | symbol, unknown>
+  if (a.agreeToTerms !== true) throw new InvalidOptionError('acme.agreeToTerms must be true: the CA\'s terms of service have to be accepted')
+  if (!Array.isArray(a.domains) || a.domains.length === 0) throw new InvalidOptionError('acme.domains must be a non-empty array of domain names')
+  const domains: string[] = []
+  for (const d of a.domains as unknown[]) {
+    if (typeof d !== 'string') throw new InvalidOptionError(`acme.domains: ${String(d)} is not a string`)
+    const name = d.toLowerCase().replace(/\.$/, '')
+    if (name.startsWith('*.')) throw new InvalidOptionError(`acme.domains: ${d} is a wildcard; wildcards need the dns-01 challenge, which portmux does not answer`)
+    if (isIP(name) !== 0) throw new InvalidOptionError(`acme.domains: ${d} is an IP address; only domain names are supported`)
+    if (name.length > 253 || !name.split('.').every((l) => LABEL.test(l))) throw new InvalidOptionError(`acme.domains: ${d} is not a valid domain name`)
+    if (!domains.includes(name)) domains.push(name)
+  }
+  if (a.email !== undefined && (typeof a.email !== 'string' || !/^[^\s@]+@[^\s@]+$/.test(a.email))) {
+    throw new InvalidOptionError(`acme.email must be an e-mail address, got ${String(a.email)}`)
+  }
+  let directory = LETS_ENCRYPT
+  if (a.directory !== undefined) {
+    const url = typeof a.directory === 'string' && URL.canParse(a.directory) ? new URL(a.directory) : null
+    if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw new InvalidOptionError(`acme.directory must be an http(s) URL, got ${String(a.directory)}`)
+    directory = url.href
+  }
+  if (a.storage !== undefined && (typeof a.storage !== 'string' || a.storage.length === 0)) throw new InvalidOptionError('acme.storage must be a directory path')
+  let challenges: AcmeChallenge[] = [...CHALLENGES]
+  if (a.challenges !== undefined) {
+    if (!Array.isArray(a.challenges) || a.challenges.length === 0) throw new InvalidOptionError('acme.challenges must be a non-empty array of \'tls-alpn-01\' and \'http-01\'')
+    challenges = []
+    for (const c of a.challenges as unknown[]) {
+      if (!CHALLENGES.includes(c as AcmeChallenge)) throw new InvalidOptionError(`acme.challenges: ${String(c)} is not one portmux answers ('tls-alpn-01', 'http-01')`)
+      if (challenges.includes(c as AcmeChallenge)) throw new InvalidOptionError(`acme.challenges: ${String(c)} is given twice`)
+      challenges.push(c as AcmeChallenge)
+    }
+  }
+  if (tls === 'dev') throw new InvalidOptionError('acme and tls: \'dev\' exclude each other: the certificate comes from the CA')
+  if (tls !== undefined && tls !== null && typeof tls === 'object') {
+    const given = CERTIFICATE_OPTIONS.filter((k) => (tls as Record<string, unknown>)[k] !== undefined)
+    if (given.length > 0) throw new InvalidOptionError(`acme and tls.${given.join('/')} exclude each other: the certificate comes from the CA (other tls options are fine)`)
+  }
+  const tuning = a[Symbol.for('portmux.acme.tuning')]
+  return {
+    domains,
+    email: a.email as string | undefined,
+    directory,
+    storage: (a.storage as string | undefined) ?? DEFAULT_ACME_STORAGE,
+    challenges,
+    tuning: tuning !== null && typeof tuning === 'object' ? tuning as Record<string, unknown> : {}
+  }
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
@@ -112,8 +187,11 @@ export function resolveOptions (options: MuxOptions | undefined): ResolvedOption
     maxPending: o.maxPending === undefined ? DEFAULTS.maxPending : ms('maxPending', o.maxPending, 1),
     proxyProtocol,
     closeGrace: o.closeGrace === undefined ? DEFAULTS.closeGrace : ms('closeGrace', o.closeGrace, 0),
-    timeouts: {}
+    timeouts: {},
+    acme: o.acme === undefined ? null : acmeOptions(o.acme, o.tls)
   }
+  // The port speaks TLS with the certificate the CA gives; until then handshakes fail.
+  if (resolved.acme !== null && resolved.tls === null) resolved.tls = {}
   for (const name of TIMEOUT_OPTIONS) {
     if (o[name] !== undefined) resolved.timeouts[name] = ms(name, o[name], 0)
   }

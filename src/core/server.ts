@@ -13,6 +13,7 @@ import { deliverRaw } from '../handlers/raw.js'
 import { drainable, FORWARDED_EVENTS, fresh, HttpServers } from '../handlers/http.js'
 import { proxyTo } from '../handlers/proxy.js'
 import { TlsTerminator } from '../handlers/tls-route.js'
+import { AcmeManager } from '../handlers/acme/manager.js'
 import type { ConnectionInfo, MuxOptions, MuxStats, ProxyOutcome, RefusalInfo, TcpRoute } from '../types.js'
 import type { CompiledRoute } from './match.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
@@ -82,6 +83,8 @@ export class MuxServer extends net.Server {
   private quiesceDone: (() => void) | null = null
   /** How many times close() was called: a listen deferred for the certificate is dropped by a close after it. */
   private closes = 0
+  /** Obtains and renews the certificate when the `acme` option is set. */
+  private readonly acme: AcmeManager | null = null
 
   constructor (handler?: RequestListener, options?: MuxOptions) {
     super({ noDelay: true, allowHalfOpen: true })
@@ -126,9 +129,23 @@ export class MuxServer extends net.Server {
       }
     })
 
+    if (o.acme !== null) {
+      const acme = new AcmeManager(o.acme, {
+        install: (pems, event) => {
+          this.installCertificate(pems)
+          this.emit('certificate', event)
+        },
+        report: this.reportError
+      })
+      // The challenges are answered before any user route sees the connection.
+      for (const [name, route] of acme.responder.routes()) this.pipeline.addRoute(name, route)
+      this.acme = acme
+    }
     for (const [name, route] of o.routes) this.pipeline.addRoute(name, route)
 
     this.terminator = new TlsTerminator(() => this.credentials)
+    // A certificate in storage is served from the first connection on.
+    this.acme?.load()
     if (o.tls === 'dev') {
       this.ready = devCertificate().then((pems) => {
         this.credentials = { ...tls, ...pems }
@@ -190,6 +207,13 @@ export class MuxServer extends net.Server {
     } else if (route.proxy !== undefined) {
       proxyTo(socket, route.proxy, info, { idleTimeout: route.idleTimeout, outcome: this.countProxy })
     }
+  }
+
+  /** New key and certificate for new connections: HTTPS and TLS-terminating routes alike. */
+  private installCertificate (pems: { key: string, cert: string }): void {
+    this.credentials = { ...this.credentials, ...pems }
+    this.http.setSecureContext(this.credentials)
+    this.terminator.setSecureContext(this.credentials)
   }
 
   private readonly countProxy = (outcome: ProxyOutcome): void => { this.pipeline.proxyOutcome(outcome) }
@@ -294,6 +318,7 @@ export class MuxServer extends net.Server {
   private onListening (): void {
     this.state = 'listening'
     this.http.startTracking()
+    this.acme?.start()
     if (this.options.tls === 'dev') {
       const msg = 'portmux is using a self-signed development certificate (tls: \'dev\'); do not use it in production'
       if (this.logger !== undefined) this.logger.warn({ tls: 'dev' }, msg)
@@ -319,6 +344,7 @@ export class MuxServer extends net.Server {
     } else {
       super.close(cb)
     }
+    this.acme?.stop()
     if (this.state === 'closing') return this
     this.state = 'closing'
     for (const s of this.secondaries) s.close()

@@ -1,0 +1,160 @@
+/**
+ * Pebble (Let's Encrypt's test CA) and pebble-challtestsrv as its DNS server, from Debian,
+ * started by the tests. Every name resolves to 127.0.0.1; Pebble validates HTTP-01 and
+ * TLS-ALPN-01 on the ports given, which are the portmux ports under test. Pebble's own
+ * HTTPS certificate is a development certificate made here; its issuing root is read from
+ * the management port.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import https from 'node:https'
+import net, { type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import type { TestContext } from 'node:test'
+import { devCertificate } from '../../src/dev-certificate.js'
+
+export const PEBBLE = '/usr/bin/pebble'
+export const CHALLTESTSRV = '/usr/bin/pebble-challtestsrv'
+
+/** A port nobody listens on right now (bound once, then released). */
+export async function freePort (host = '127.0.0.1'): Promise<number> {
+  const server = net.createServer()
+  server.listen(0, host)
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+export interface PebbleOptions {
+  /** Where Pebble sends HTTP-01 validations. */
+  httpPort: number
+  /** Where Pebble sends TLS-ALPN-01 validations. */
+  tlsPort: number
+  /** Seconds the certificates it issues are valid. */
+  validity?: number
+  /** Listen here (to restart a CA on the same URL). */
+  port?: number
+  managementPort?: number
+}
+
+export interface Pebble {
+  /** The directory URL. */
+  directory: string
+  /** Pebble's HTTPS certificate: trust it to talk to the CA. */
+  ca: string
+  port: number
+  managementPort: number
+  /** The root the issued certificates chain to. */
+  root (): Promise<string>
+  /** Orders finalized so far (from Pebble's log). */
+  issued (): number
+  stop (): Promise<void>
+}
+
+const tlsCert = devCertificate()
+
+async function waitForPort (port: number, child: ChildProcess, log: () => string): Promise<void> {
+  const end = Date.now() + 10_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${String(child.spawnfile)} exited: ${log()}`)
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1')
+      s.once('connect', () => { s.destroy(); resolve(true) })
+      s.once('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > end) throw new Error(`port ${port} never opened: ${log()}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
+function spawnLogged (t: TestContext, file: string, args: string[], env: Record<string, string>): { child: ChildProcess, log: () => string } {
+  const child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d })
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => { out += d })
+  const exited = once(child, 'exit')
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  return { child, log: () => out }
+}
+
+/** challtestsrv, answering 127.0.0.1 for every A query and nothing for AAAA. */
+async function dns (t: TestContext): Promise<number> {
+  const port = await freePort()
+  const management = await freePort()
+  const { child, log } = spawnLogged(t, CHALLTESTSRV, [
+    '-defaultIPv4', '127.0.0.1', '-defaultIPv6', '',
+    '-dns01', `127.0.0.1:${port}`, '-http01', '', '-https01', '', '-tlsalpn01', '',
+    '-management', `127.0.0.1:${management}`
+  ], {})
+  await waitForPort(management, child, log)
+  return port
+}
+
+export async function startPebble (t: TestContext, options: PebbleOptions): Promise<Pebble> {
+  const dnsPort = await dns(t)
+  const dir = await mkdtemp(path.join(tmpdir(), 'portmux-pebble-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const { key, cert } = await tlsCert
+  await writeFile(path.join(dir, 'key.pem'), key)
+  await writeFile(path.join(dir, 'cert.pem'), cert)
+  const port = options.port ?? await freePort()
+  const managementPort = options.managementPort ?? await freePort()
+  const config: Record<string, unknown> = {
+    listenAddress: `127.0.0.1:${port}`,
+    managementListenAddress: `127.0.0.1:${managementPort}`,
+    certificate: path.join(dir, 'cert.pem'),
+    privateKey: path.join(dir, 'key.pem'),
+    httpPort: options.httpPort,
+    tlsPort: options.tlsPort,
+    ocspResponderURL: '',
+    externalAccountBindingRequired: false
+  }
+  if (options.validity !== undefined) config.certificateValidityPeriod = options.validity
+  await writeFile(path.join(dir, 'pebble.json'), JSON.stringify({ pebble: config }))
+  const { child, log } = spawnLogged(t, PEBBLE, ['-config', path.join(dir, 'pebble.json'), '-dnsserver', `127.0.0.1:${dnsPort}`], {
+    PEBBLE_VA_NOSLEEP: '1',
+    PEBBLE_WFE_NONCEREJECT: '0',
+    PEBBLE_AUTHZREUSE: '0',
+    PEBBLE_CHAIN_LENGTH: '2'
+  })
+  await waitForPort(port, child, log)
+  await waitForPort(managementPort, child, log)
+  let stopped: Promise<void> | null = null
+  return {
+    directory: `https://127.0.0.1:${port}/dir`,
+    ca: cert,
+    port,
+    managementPort,
+    root: () => get(`https://127.0.0.1:${managementPort}/roots/0`, cert),
+    issued: () => (log().match(/Issued certificate serial/g) ?? []).length,
+    stop: () => {
+      stopped ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGKILL')
+          await once(child, 'exit')
+        }
+      })()
+      return stopped
+    }
+  }
+}
+
+function get (url: string, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    https.get(url, { ca }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => { body += d })
+      res.on('end', () => res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${url}: ${String(res.statusCode)}`)))
+    }).on('error', reject)
+  })
+}
