@@ -133,7 +133,8 @@ export class MuxServer extends net.Server {
       const acme = new AcmeManager(o.acme, {
         install: (pems, event) => {
           this.installCertificate(pems)
-          this.emit('certificate', event)
+          // Deferred: a certificate read from storage is installed inside the constructor.
+          process.nextTick(() => this.emit('certificate', event))
         },
         report: this.reportError
       })

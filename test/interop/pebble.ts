@@ -13,7 +13,7 @@ import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { TestContext } from 'node:test'
-import { devCertificate } from '../../src/dev-certificate.js'
+import { testCertificate } from '../helpers.js'
 
 export const PEBBLE = '/usr/bin/pebble'
 export const CHALLTESTSRV = '/usr/bin/pebble-challtestsrv'
@@ -53,8 +53,6 @@ export interface Pebble {
   issued (): number
   stop (): Promise<void>
 }
-
-const tlsCert = devCertificate()
 
 async function waitForPort (port: number, child: ChildProcess, log: () => string): Promise<void> {
   const end = Date.now() + 10_000
@@ -103,7 +101,7 @@ export async function startPebble (t: TestContext, options: PebbleOptions): Prom
   const dnsPort = await dns(t)
   const dir = await mkdtemp(path.join(tmpdir(), 'portmux-pebble-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
-  const { key, cert } = await tlsCert
+  const { key, cert } = await testCertificate()
   await writeFile(path.join(dir, 'key.pem'), key)
   await writeFile(path.join(dir, 'cert.pem'), cert)
   const port = options.port ?? await freePort()

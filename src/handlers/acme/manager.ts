@@ -100,7 +100,7 @@ export class AcmeManager {
   private readonly agent: http.Agent
   private readonly name: string
   private installed: Installed | null = null
-  private loaded: Promise<void> | null = null
+  private client: import('acme-client').Client | null = null
   private timer: NodeJS.Timeout | null = null
   private running = false
   private stopped = false
@@ -118,12 +118,11 @@ export class AcmeManager {
     this.agent = secure ? new https.Agent({ keepAlive: false, ca: this.tuning.ca === undefined ? undefined : [...rootCertificates, this.tuning.ca] }) : new http.Agent({ keepAlive: false })
   }
 
-  /** Serve what storage holds, as soon as possible (before the server listens). */
-  load (): Promise<void> {
-    this.loaded ??= this.fromStorage().then(() => {}, (err: unknown) => {
-      this.host.report(new AcmeError(`could not read the ACME storage ${this.storage.root}: ${message(err)}`, err))
-    })
-    return this.loaded
+  /** Serve what storage holds, at once (a small synchronous read, before the server listens). */
+  load (): void {
+    if (this.installed !== null) return
+    const stored = this.storage.readCertificateSync(this.name)
+    if (stored !== null && this.usable(stored)) this.install(stored.cert, stored.key)
   }
 
   /** Begin the cycle (the server listens: challenges can be answered). Idempotent. */
@@ -167,7 +166,6 @@ export class AcmeManager {
 
   /** One pass; resolves with the ms until the next. */
   private async cycle (): Promise<number> {
-    await this.load()
     let current: Installed | null
     try {
       current = await this.fromStorage()
@@ -297,19 +295,7 @@ export class AcmeManager {
     const acme: AcmeModule = (await import('acme-client')).default
     // The CA must answer before anything else: a clear error when it does not.
     await this.directory().catch((err: unknown) => { this.directoryDoc = null; throw err })
-    let accountKey = await this.storage.readAccountKey()
-    if (accountKey === null) {
-      accountKey = (await acme.crypto.createPrivateEcdsaKey()).toString()
-      await this.storage.writeAccountKey(accountKey)
-    }
-    const client = new acme.Client({
-      directoryUrl: this.settings.directory,
-      accountKey,
-      backoffMin: this.tuning.pollMin,
-      backoffMax: this.tuning.pollMax,
-      backoffAttempts: 10
-    })
-    this.limitRequests(client)
+    const client = this.client ?? await this.makeClient(acme)
     const [key, csr] = await acme.crypto.createCsr({ altNames: this.settings.domains }, await acme.crypto.createPrivateEcdsaKey())
     const cert = await client.auto({
       csr,
@@ -344,6 +330,30 @@ export class AcmeManager {
       }
     })
     return { domains: [...this.settings.domains], key: key.toString(), cert }
+  }
+
+  /** The account from storage (made and stored the first time), and a client for it. */
+  private async makeClient (acme: AcmeModule): Promise<import('acme-client').Client> {
+    let account = await this.storage.readAccount()
+    if (account === null) {
+      account = { key: (await acme.crypto.createPrivateEcdsaKey()).toString(), url: undefined }
+      await this.storage.writeAccount(account)
+    }
+    const client = new acme.Client({
+      directoryUrl: this.settings.directory,
+      accountKey: account.key,
+      accountUrl: account.url,
+      backoffMin: this.tuning.pollMin,
+      backoffMax: this.tuning.pollMax,
+      backoffAttempts: 10
+    })
+    this.limitRequests(client)
+    if (account.url === undefined) {
+      await client.createAccount({ termsOfServiceAgreed: true, contact: this.settings.email === undefined ? undefined : [`mailto:${this.settings.email}`] })
+      await this.storage.writeAccount({ key: account.key, url: client.getAccountUrl() })
+    }
+    this.client = client
+    return client
   }
 
   /**

@@ -47,9 +47,10 @@ export class ChallengeResponder {
       handshakeTimeout: HANDSHAKE_TIMEOUT,
       SNICallback: (servername, cb) => {
         this.alpnContext(servername).then((ctx) => {
-          if (ctx === null) cb(new Error(`no tls-alpn-01 challenge pending for ${servername}`))
-          else cb(null, ctx)
-        }, (err: Error) => { cb(err) })
+          // Without a context the handshake goes on with the default one, which has no
+          // certificate: the client gets a handshake_failure alert.
+          cb(null, ctx ?? undefined)
+        }, () => { cb(null, undefined) })
       }
     })
     this.alpnServer.on('secureConnection', onChallengeDone)

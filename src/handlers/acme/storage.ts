@@ -2,7 +2,7 @@
  * The ACME storage directory: the account key, the certificate (key and chain) and the
  * challenges being answered, shared by every process that points at the same directory.
  *
- *   <storage>/<ca>/account.json              { key }
+ *   <storage>/<ca>/account.json              { key, url }
  *   <storage>/<ca>/certificates/<name>.json  { domains, key, cert }
  *   <storage>/<ca>/challenges/<token>.json   http-01: { keyAuthorization }
  *   <storage>/<ca>/challenges/alpn.<domain>.json  tls-alpn-01: { key, cert }
@@ -14,6 +14,7 @@
  * never half of either.
  */
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
 
@@ -63,20 +64,30 @@ export class AcmeStorage {
     return path.join(this.dir('locks'), `${safe(name)}.lock`)
   }
 
-  async readAccountKey (): Promise<string | null> {
+  async readAccount (): Promise<{ key: string, url: string | undefined } | null> {
     const data = await readJson(path.join(this.root, 'account.json'))
-    return typeof data?.key === 'string' ? data.key : null
+    if (typeof data?.key !== 'string') return null
+    return { key: data.key, url: typeof data.url === 'string' ? data.url : undefined }
   }
 
-  async writeAccountKey (key: string): Promise<void> {
+  async writeAccount (account: { key: string, url: string | undefined }): Promise<void> {
     await this.ensure()
-    await writeAtomic(path.join(this.root, 'account.json'), JSON.stringify({ key }))
+    await writeAtomic(path.join(this.root, 'account.json'), JSON.stringify(account))
   }
 
   async readCertificate (name: string): Promise<StoredCertificate | null> {
-    const data = await readJson(path.join(this.dir('certificates'), `${safe(name)}.json`))
-    if (data === null || typeof data.key !== 'string' || typeof data.cert !== 'string' || !Array.isArray(data.domains)) return null
-    return { domains: data.domains.filter((d): d is string => typeof d === 'string'), key: data.key, cert: data.cert }
+    return certificateOf(await readJson(path.join(this.dir('certificates'), `${safe(name)}.json`)))
+  }
+
+  /** The same, at once: what a restarted server serves from its first connection. */
+  readCertificateSync (name: string): StoredCertificate | null {
+    let text: string
+    try {
+      text = readFileSync(path.join(this.dir('certificates'), `${safe(name)}.json`), 'utf8')
+    } catch {
+      return null
+    }
+    return certificateOf(parse(text))
   }
 
   async writeCertificate (name: string, certificate: StoredCertificate): Promise<void> {
@@ -117,6 +128,21 @@ export class AcmeStorage {
   }
 }
 
+function certificateOf (data: Record<string, unknown> | null): StoredCertificate | null {
+  if (data === null || typeof data.key !== 'string' || typeof data.cert !== 'string' || !Array.isArray(data.domains)) return null
+  return { domains: data.domains.filter((d): d is string => typeof d === 'string'), key: data.key, cert: data.cert }
+}
+
+function parse (text: string): Record<string, unknown> | null {
+  try {
+    const data: unknown = JSON.parse(text)
+    return data !== null && typeof data === 'object' ? data as Record<string, unknown> : null
+  } catch {
+    // Never written by us (writes are atomic): treated as absent.
+    return null
+  }
+}
+
 function safe (name: string): string {
   if (!SAFE_NAME.test(name)) throw new Error(`not a safe file name: ${JSON.stringify(name)}`)
   return name
@@ -130,13 +156,7 @@ async function readJson (file: string): Promise<Record<string, unknown> | null> 
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw err
   }
-  try {
-    const data: unknown = JSON.parse(text)
-    return data !== null && typeof data === 'object' ? data as Record<string, unknown> : null
-  } catch {
-    // Never written by us (writes are atomic): treated as absent.
-    return null
-  }
+  return parse(text)
 }
 
 async function remove (file: string): Promise<void> {
