@@ -26,6 +26,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
 import net from 'node:net'
 import { availableParallelism } from 'node:os'
+import { CLUSTER_DEV_CERTIFICATE, devCertificate } from './dev-certificate.js'
 import { InvalidOptionError, PortmuxError } from './errors.js'
 
 /** Something the worker can close: a Fastify instance, or any object whose `close()` settles once connections have drained. */
@@ -324,10 +325,18 @@ class Primary implements ClusterPrimary {
   private backoff = 0
   private backoffTimer: NodeJS.Timeout | null = null
   private readonly signalListeners: Array<[NodeJS.Signals, () => void]> = []
+  /** What every worker is forked with: the one development certificate they all serve for `tls: 'dev'`. */
+  private env: Record<string, string> = {}
 
   constructor (private readonly config: PrimaryConfig) {}
 
   async start (): Promise<void> {
+    // Made once here, whether or not the app uses it: a worker cannot ask for it before it
+    // builds its server, and certificates that differ per worker break TLS session reuse and
+    // pinning across workers. (ACME needs nothing of the kind: the workers share the storage
+    // directory, one of them orders under its lock, and all serve what it stored.)
+    const pems = await devCertificate().catch(() => null)
+    if (pems !== null) this.env = { [CLUSTER_DEV_CERTIFICATE]: JSON.stringify(pems) }
     const fresh: Entry[] = []
     for (let i = 0; i < this.config.workers; i++) fresh.push(this.fork())
     try {
@@ -364,7 +373,7 @@ class Primary implements ClusterPrimary {
   // -- workers --
 
   private fork (): Entry {
-    const worker = cluster.fork()
+    const worker = cluster.fork(this.env)
     const pid = worker.process.pid ?? -1
     let markReady!: () => void
     let failStart!: (err: Error) => void

@@ -2,6 +2,7 @@
  * A self-signed development certificate: ECDSA P-256, signed with SHA-256, valid for
  * localhost, 127.0.0.1 and ::1 plus any hosts given. Never for production.
  */
+import cluster from 'node:cluster'
 import { isIP } from 'node:net'
 import selfsigned from 'selfsigned'
 import { DevCertificateError } from './errors.js'
@@ -41,4 +42,27 @@ export async function devCertificate (options: DevCertificateOptions = {}): Prom
   } catch (err) {
     throw new DevCertificateError(err)
   }
+}
+
+/**
+ * Under `portmux/cluster` the primary makes one development certificate and hands it to
+ * every worker in this variable, so that all workers serve the same one. A worker reads it
+ * once, when portmux is loaded, and removes it from its environment.
+ */
+export const CLUSTER_DEV_CERTIFICATE = 'PORTMUX_CLUSTER_DEV_CERTIFICATE'
+
+let shared: KeyAndCertificate | null = null
+if (cluster.isWorker && process.env[CLUSTER_DEV_CERTIFICATE] !== undefined) {
+  try {
+    const pems = JSON.parse(process.env[CLUSTER_DEV_CERTIFICATE]) as Partial<KeyAndCertificate>
+    if (typeof pems.key === 'string' && typeof pems.cert === 'string') shared = { key: pems.key, cert: pems.cert }
+  } catch {
+    // Not ours: each worker makes its own.
+  }
+  delete process.env[CLUSTER_DEV_CERTIFICATE]
+}
+
+/** The development certificate shared by the workers of a cluster, or `null` outside one. */
+export function sharedDevCertificate (): KeyAndCertificate | null {
+  return shared
 }

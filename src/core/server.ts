@@ -7,7 +7,7 @@ import { lookup } from 'node:dns'
 import net, { type Socket } from 'node:net'
 import type { RequestListener } from 'node:http'
 import type { TlsOptions } from 'node:tls'
-import { devCertificate } from '../dev-certificate.js'
+import { devCertificate, sharedDevCertificate } from '../dev-certificate.js'
 import { PortmuxError } from '../errors.js'
 import { deliverRaw } from '../handlers/raw.js'
 import { drainable, FORWARDED_EVENTS, fresh, HttpServers } from '../handlers/http.js'
@@ -148,7 +148,9 @@ export class MuxServer extends net.Server {
     // A certificate in storage is served from the first connection on.
     this.acme?.load()
     if (o.tls === 'dev') {
-      this.ready = devCertificate().then((pems) => {
+      // In a cluster every worker serves the one certificate the primary made.
+      const shared = sharedDevCertificate()
+      this.ready = (shared !== null ? Promise.resolve(shared) : devCertificate()).then((pems) => {
         this.credentials = { ...tls, ...pems }
         this.http.setSecureContext(pems)
         this.terminator.setSecureContext(pems)
