@@ -109,6 +109,11 @@ export interface MuxOptions extends HttpServerTimeouts {
   proxyProtocol?: ProxyProtocolOptions
   /** ms that `close()` gives raw-route sockets before destroying them. Default 1000. */
   closeGrace?: number
+  /**
+   * Also listen on this port (same host as `listen`), through the same pipeline and routes;
+   * plaintext HTTP there gets the `http` mode, and its redirects go to the main port.
+   */
+  httpPort?: number
 }
 
 /** Applied to the inner HTTP servers (Fastify passes its own values through the factory). */

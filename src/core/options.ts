@@ -27,6 +27,8 @@ export interface ResolvedOptions {
   maxPending: number
   proxyProtocol: { trusted: TrustList, required: boolean } | null
   closeGrace: number
+  /** A second, plaintext listener on the same host; `null` for none. */
+  httpPort: number | null
   /** Only what was given: the inner servers keep their own defaults for the rest. */
   timeouts: HttpServerTimeouts
 }
@@ -37,6 +39,13 @@ const TIMEOUT_OPTIONS = ['keepAliveTimeout', 'headersTimeout', 'requestTimeout',
 function ms (name: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 2 ** 31 - 1) {
     throw new InvalidOptionError(`${name} must be an integer from ${min} to ${2 ** 31 - 1}, got ${String(value)}`)
+  }
+  return value
+}
+
+function port (name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
+    throw new InvalidOptionError(`${name} must be a port number from 0 to 65535, got ${String(value)}`)
   }
   return value
 }
@@ -112,6 +121,7 @@ export function resolveOptions (options: MuxOptions | undefined): ResolvedOption
     maxPending: o.maxPending === undefined ? DEFAULTS.maxPending : ms('maxPending', o.maxPending, 1),
     proxyProtocol,
     closeGrace: o.closeGrace === undefined ? DEFAULTS.closeGrace : ms('closeGrace', o.closeGrace, 0),
+    httpPort: o.httpPort === undefined ? null : port('httpPort', o.httpPort),
     timeouts: {}
   }
   for (const name of TIMEOUT_OPTIONS) {
