@@ -111,6 +111,11 @@ export interface MuxOptions extends HttpServerTimeouts {
   closeGrace?: number
   /** Obtain and renew the TLS certificate from an ACME (RFC 8555) CA. */
   acme?: AcmeOptions
+  /**
+   * Also listen on this port (same host as `listen`), through the same pipeline and routes;
+   * plaintext HTTP there gets the `http` mode, and its redirects go to the main port.
+   */
+  httpPort?: number
 }
 
 /** The ACME challenges portmux answers itself. */

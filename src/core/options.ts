@@ -28,6 +28,8 @@ export interface ResolvedOptions {
   maxPending: number
   proxyProtocol: { trusted: TrustList, required: boolean } | null
   closeGrace: number
+  /** A second, plaintext listener on the same host; `null` for none. */
+  httpPort: number | null
   /** Only what was given: the inner servers keep their own defaults for the rest. */
   timeouts: HttpServerTimeouts
   acme: ResolvedAcme | null
@@ -116,6 +118,13 @@ function ms (name: string, value: unknown, min: number): number {
   return value
 }
 
+function port (name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
+    throw new InvalidOptionError(`${name} must be a port number from 0 to 65535, got ${String(value)}`)
+  }
+  return value
+}
+
 function redirectOptions (value: unknown): RedirectOptions {
   if (value === null || typeof value !== 'object') throw new InvalidOptionError('http.redirect must be an object')
   const r = value as RedirectOptions
@@ -187,6 +196,7 @@ export function resolveOptions (options: MuxOptions | undefined): ResolvedOption
     maxPending: o.maxPending === undefined ? DEFAULTS.maxPending : ms('maxPending', o.maxPending, 1),
     proxyProtocol,
     closeGrace: o.closeGrace === undefined ? DEFAULTS.closeGrace : ms('closeGrace', o.closeGrace, 0),
+    httpPort: o.httpPort === undefined ? null : port('httpPort', o.httpPort),
     timeouts: {},
     acme: o.acme === undefined ? null : acmeOptions(o.acme, o.tls)
   }

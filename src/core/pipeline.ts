@@ -18,6 +18,7 @@ import { Counters, DESTINATIONS } from './stats.js'
 import { setPeer, type Peer, type TrustList } from './peer.js'
 import { parseProxyHeader } from '../sniff/proxy-header.js'
 import { PROXY_V2_SIGNATURE } from '../sniff/proxy-v2.js'
+import type { Origin } from './listeners.js'
 
 /** Who hears of decisions and refusals; `active()` is asked first so that nobody listening costs nothing. */
 export interface Observer {
@@ -52,8 +53,9 @@ function connectionInfo (conn: Pending, route: string): ConnectionInfo {
 /** Where decided connections go; implemented by `src/handlers`. */
 export interface Targets {
   tls (socket: Socket): void
-  plain (socket: Socket): void
-  h2c (socket: Socket): void
+  /** `origin` says whether the connection came to `httpPort`: its redirects go to the main port. */
+  plain (socket: Socket, origin: Origin): void
+  h2c (socket: Socket, origin: Origin): void
   route (socket: Socket, route: CompiledRoute, info: ConnectionInfo): void
 }
 
@@ -102,7 +104,7 @@ class Pending implements ClassifyState {
   /** The client the PROXY header named. */
   peer: Peer | undefined = undefined
 
-  constructor (readonly pipeline: Pipeline, readonly socket: MuxSocket, readonly maxSniffBytes: number) {}
+  constructor (readonly pipeline: Pipeline, readonly socket: MuxSocket, readonly maxSniffBytes: number, readonly origin: Origin) {}
 }
 
 function onReadable (this: MuxSocket): void {
@@ -174,8 +176,8 @@ export class Pipeline {
     this.counters.proxy[outcome]++
   }
 
-  /** Start sniffing a newly accepted socket. */
-  accept (socket: MuxSocket): void {
+  /** Start sniffing a newly accepted socket; `origin` is the listener that accepted it. */
+  accept (socket: MuxSocket, origin: Origin): void {
     this.counters.accepted++
     if (!this.accepting) {
       this.counters.closed['server-closing']++
@@ -187,7 +189,7 @@ export class Pipeline {
       socket.destroy()
       return
     }
-    const conn = new Pending(this, socket, this.options.maxSniffBytes)
+    const conn = new Pending(this, socket, this.options.maxSniffBytes, origin)
     const pp = this.options.proxyProtocol
     if (pp !== null && pp.trusted.has(socket.remoteAddress)) conn.expectHeader = true
     socket[kPending] = conn
@@ -322,8 +324,8 @@ export class Pipeline {
     this.counters.decided[destination]++
     if (this.observer.active()) this.observer.decision(connectionInfo(conn, destination))
     if (decision === 'tls') this.targets.tls(socket)
-    else if (decision === 'h2c') this.targets.h2c(socket)
-    else this.targets.plain(socket)
+    else if (decision === 'h2c') this.targets.h2c(socket, conn.origin)
+    else this.targets.plain(socket, conn.origin)
   }
 
   /** Stop taking new connections and close those still being sniffed. */

@@ -3,12 +3,11 @@
  * the pipeline and on to the inner HTTP servers or the raw routes.
  */
 import diagnostics_channel from 'node:diagnostics_channel'
-import { lookup } from 'node:dns'
-import net, { type Socket } from 'node:net'
+import net, { type AddressInfo, type Socket } from 'node:net'
 import type { RequestListener } from 'node:http'
-import type { TlsOptions } from 'node:tls'
+import tls, { type SecureContextOptions, type TlsOptions } from 'node:tls'
 import { devCertificate, sharedDevCertificate } from '../dev-certificate.js'
-import { PortmuxError } from '../errors.js'
+import { InvalidOptionError, PortmuxError } from '../errors.js'
 import { deliverRaw } from '../handlers/raw.js'
 import { drainable, FORWARDED_EVENTS, fresh, HttpServers } from '../handlers/http.js'
 import { proxyTo } from '../handlers/proxy.js'
@@ -16,6 +15,7 @@ import { TlsTerminator } from '../handlers/tls-route.js'
 import { AcmeManager } from '../handlers/acme/manager.js'
 import type { ConnectionInfo, MuxOptions, MuxStats, ProxyOutcome, RefusalInfo, TcpRoute } from '../types.js'
 import type { CompiledRoute } from './match.js'
+import { Listeners, resolveHosts, type ExtraBind, type SharedListenOptions } from './listeners.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
 import { Pipeline } from './pipeline.js'
 
@@ -54,6 +54,15 @@ type Listener = (...args: any[]) => void
 
 type State = 'idle' | 'listening' | 'quiescing' | 'closing'
 
+/** The extra listeners to bind once the main one is up. */
+interface ExtraPlan {
+  /** Every address the main port is bound on (`httpPort` is bound on each). */
+  hosts: Array<string | undefined>
+  /** Loopback addresses beside the main listener's (`listen` on localhost). */
+  siblings: Array<string | undefined>
+  shared: SharedListenOptions
+}
+
 function destroyOnTimeout (this: Socket): void {
   this.destroy()
 }
@@ -69,13 +78,15 @@ export class MuxServer extends net.Server {
   private readonly terminator: TlsTerminator
   /** The TLS options in use: the user's, or the development certificate once made. */
   private credentials: TlsOptions | null
+  /** The `tls` options with portmux's defaults, before any certificate is set. */
+  private readonly tlsDefaults: TlsOptions | null
   /** Resolves when the development certificate is in place; `null` when there is nothing to wait for. */
   private ready: Promise<void> | null = null
   private state: State = 'idle'
-  private secondaries: net.Server[] = []
-  /** Loopback addresses still to bind once the main listener is up (`listen` on localhost). */
-  private secondaryHosts: string[] | null = null
-  private secondaryArgs: unknown[] = []
+  /** The listeners beside the server's own handle: loopback siblings and `httpPort`. */
+  private readonly extra = new Listeners((socket, origin) => { this.pipeline.accept(socket, origin) })
+  /** What to bind once the main listener is up; set by `listen`. */
+  private extraBinds: ExtraPlan | null = null
   private drainTimer: NodeJS.Timeout | null = null
   private graceTimer: NodeJS.Timeout | null = null
   /** While quiescing: the poll for connections still waiting for their first request. */
@@ -91,6 +102,7 @@ export class MuxServer extends net.Server {
     this.options = resolveOptions(options)
     const o = this.options
     const tls = o.tls === null ? null : { handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT, ...(o.tls === 'dev' ? {} : o.tls) }
+    this.tlsDefaults = tls
     this.credentials = o.tls === 'dev' ? null : tls
     const plaintext = o.tls === null ? 'serve' : o.plaintext
 
@@ -99,6 +111,7 @@ export class MuxServer extends net.Server {
       plaintext,
       redirect: o.redirect,
       http2: o.http2,
+      mainPort: () => this.mainPort(),
       ...o.timeouts
     }, this)
 
@@ -112,8 +125,8 @@ export class MuxServer extends net.Server {
       plaintext: plaintext === 'serve' ? 'http' : plaintext
     }, {
       tls: (socket) => this.http.tls(socket),
-      plain: (socket) => this.http.plaintext(socket),
-      h2c: (socket) => this.http.prior(socket),
+      plain: (socket, origin) => { this.http.plaintext(socket, origin === 'http') },
+      h2c: (socket, origin) => { this.http.prior(socket, origin === 'http') },
       route: (socket, route, info) => { this.deliver(socket, route, info) }
     }, this.reportError, {
       active: () => this.observed(),
@@ -132,7 +145,7 @@ export class MuxServer extends net.Server {
     if (o.acme !== null) {
       const acme = new AcmeManager(o.acme, {
         install: (pems, event) => {
-          this.installCertificate(pems)
+          this.applyCredentials({ ...(this.credentials ?? this.tlsDefaults), ...pems })
           // Deferred: a certificate read from storage is installed inside the constructor.
           process.nextTick(() => this.emit('certificate', event))
         },
@@ -151,9 +164,8 @@ export class MuxServer extends net.Server {
       // In a cluster every worker serves the one certificate the primary made.
       const shared = sharedDevCertificate()
       this.ready = (shared !== null ? Promise.resolve(shared) : devCertificate()).then((pems) => {
-        this.credentials = { ...tls, ...pems }
-        this.http.setSecureContext(pems)
-        this.terminator.setSecureContext(pems)
+        // A certificate set meanwhile with setSecureContext wins.
+        if (this.credentials === null) this.applyCredentials({ ...tls, ...pems })
         this.ready = null
       })
       // Reported when listen() is called; never an unhandled rejection before that.
@@ -164,7 +176,7 @@ export class MuxServer extends net.Server {
     if (handler !== undefined) this.on('request', handler)
   }
 
-  private readonly onConnection = (socket: Socket): void => { this.pipeline.accept(socket) }
+  private readonly onConnection = (socket: Socket): void => { this.pipeline.accept(socket, 'main') }
   private readonly onClose = (): void => { this.onClosed() }
 
   /** The server's own listeners; put back if a blanket `removeAllListeners` took them. */
@@ -181,6 +193,31 @@ export class MuxServer extends net.Server {
 
   stats (): MuxStats {
     return this.pipeline.stats()
+  }
+
+  /** The port of the server's own listener, once bound. */
+  private mainPort (): number | undefined {
+    const address = this.address()
+    return address !== null && typeof address === 'object' ? address.port : undefined
+  }
+
+  /**
+   * Replace the TLS key and certificate (any `tls.createSecureContext` options) for new
+   * connections, HTTPS and TLS-terminating routes alike. Open connections keep theirs.
+   */
+  setSecureContext (options: SecureContextOptions): void {
+    if (options === null || typeof options !== 'object') throw new InvalidOptionError('setSecureContext takes tls.createSecureContext options')
+    if (this.options.tls === null) throw new InvalidOptionError('setSecureContext needs a server with tls: this one speaks plaintext only')
+    // Checked here, so that a bad key or certificate is the caller's exception and nothing changes.
+    const next = { ...(this.credentials ?? this.tlsDefaults), ...options }
+    tls.createSecureContext(next)
+    this.applyCredentials(next)
+  }
+
+  private applyCredentials (credentials: TlsOptions): void {
+    this.credentials = credentials
+    this.http.setSecureContext(credentials)
+    this.terminator.setSecureContext(credentials)
   }
 
   /** The TLS options in use (`null` on a plaintext port); the development certificate once it is made. */
@@ -212,13 +249,6 @@ export class MuxServer extends net.Server {
     }
   }
 
-  /** New key and certificate for new connections: HTTPS and TLS-terminating routes alike. */
-  private installCertificate (pems: { key: string, cert: string }): void {
-    this.credentials = { ...this.credentials, ...pems }
-    this.http.setSecureContext(this.credentials)
-    this.terminator.setSecureContext(this.credentials)
-  }
-
   private readonly countProxy = (outcome: ProxyOutcome): void => { this.pipeline.proxyOutcome(outcome) }
 
   /** Whether anyone hears of decisions: listeners, diagnostics channel subscribers, a debug logger. */
@@ -244,76 +274,72 @@ export class MuxServer extends net.Server {
       return this
     }
     this.pipeline.resumeAccepting()
-    const host = typeof args[0] === 'object' && args[0] !== null
-      ? (args[0] as net.ListenOptions).host
-      : typeof args[1] === 'string' ? args[1] : undefined
-    if (host === 'localhost') {
-      this.listenLocalhost(args)
-      return this
+    const options = typeof args[0] === 'object' && args[0] !== null ? (args[0] as net.ListenOptions & SharedListenOptions) : undefined
+    const host = options !== undefined ? options.host : typeof args[1] === 'string' ? args[1] : undefined
+    const shared: SharedListenOptions = options === undefined ? {} : { backlog: options.backlog, ipv6Only: options.ipv6Only, exclusive: options.exclusive, reusePort: options.reusePort }
+    if (host !== 'localhost') {
+      this.extraBinds = { hosts: [host], siblings: [], shared }
+      return (super.listen as (...a: unknown[]) => this)(...args)
     }
-    return (super.listen as (...a: unknown[]) => this)(...args)
+    // `localhost` means every loopback address it resolves to (127.0.0.1 and ::1), as plain
+    // Fastify binds them: the first is the main listener, the others are extra listeners.
+    resolveHosts(host, (hosts) => {
+      const [first, ...siblings] = hosts
+      this.extraBinds = { hosts, siblings, shared }
+      const main = options !== undefined
+        ? [{ ...options, host: first }, ...args.slice(1)]
+        : [args[0], first, ...args.slice(2)]
+      ;(super.listen as (...a: unknown[]) => this)(...main)
+    })
+    return this
   }
 
   /**
-   * `localhost` means every loopback address it resolves to (127.0.0.1 and ::1), as
-   * plain Fastify binds them. The first is the main listener; the others accept into
-   * the same pipeline. `'listening'` is held back until all are bound.
+   * The main listener is up: bind the extra ones (the other loopback addresses on the same
+   * port, and `httpPort` on every address), then say `'listening'`. A required one that
+   * fails to bind closes the server and is its `'error'`.
    */
-  private listenLocalhost (args: unknown[]): void {
-    lookup('localhost', { all: true }, (err, addresses) => {
-      if (err !== null || addresses.length === 0) {
-        (super.listen as (...a: unknown[]) => this)(...args)
+  private bindExtras (plan: ExtraPlan, release: () => void): void {
+    const address = this.address()
+    const port = address !== null && typeof address === 'object' ? address.port : undefined
+    const binds: ExtraBind[] = []
+    if (port !== undefined) for (const host of plan.siblings) binds.push({ host, port, origin: 'main', required: false })
+    const httpPort = this.options.httpPort
+    if (httpPort !== null) for (const host of plan.hosts) binds.push({ host, port: httpPort, origin: 'http', required: true })
+    this.extra.bind(binds, plan.shared, (err) => {
+      if (err === undefined) {
+        release()
         return
       }
-      const [first, ...rest] = addresses
-      const main = typeof args[0] === 'object'
-        ? [{ ...(args[0] as net.ListenOptions), host: first.address }, ...args.slice(1)]
-        : [args[0], first.address, ...args.slice(2)]
-      if (rest.length > 0) {
-        this.secondaryHosts = rest.map((a) => a.address)
-        this.secondaryArgs = args
-      }
-      ;(super.listen as (...a: unknown[]) => this)(...main)
+      super.close()
+      this.emit('error', err)
     })
   }
 
-  private bindSecondaries (hosts: string[], args: unknown[]): void {
-    this.secondaryArgs = []
-    const address = this.address()
-    if (hosts.length === 0 || address === null || typeof address === 'string') return this.releaseListening()
-    const base = typeof args[0] === 'object' ? (args[0] as net.ListenOptions) : {}
-    let left = hosts.length
-    for (const host of hosts) {
-      const secondary = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.pipeline.accept(socket))
-      const done = (err?: Error): void => {
-        secondary.removeListener('error', done)
-        if (err === undefined) this.secondaries.push(secondary)
-        if (--left === 0) this.releaseListening()
-      }
-      secondary.once('error', done)
-      const options: net.ListenOptions & { reusePort?: boolean } = { backlog: base.backlog, ipv6Only: base.ipv6Only, exclusive: base.exclusive, port: address.port, host }
-      const reusePort = (base as { reusePort?: boolean }).reusePort
-      if (reusePort !== undefined) options.reusePort = reusePort
-      secondary.listen(options, () => done())
-    }
-  }
-
-  private releaseListening (): void {
-    this.emit('listening')
+  /** The port of the `httpPort` listener once bound (useful with `httpPort: 0`). */
+  get httpAddress (): AddressInfo | null {
+    const port = this.extra.port('http')
+    if (port === undefined) return null
+    const main = this.address()
+    return { address: main !== null && typeof main === 'object' ? main.address : '', family: main !== null && typeof main === 'object' ? main.family : '', port }
   }
 
   override emit (event: string | symbol, ...args: any[]): boolean {
-    // Every connection gone while quiescing: 'close' waits for close().
-    if (event === 'close' && this.state === 'quiescing') return false
     if (event === 'listening') {
-      // The main listener is up: bind the other loopback addresses before telling anyone.
-      const hosts = this.secondaryHosts
-      if (hosts !== null) {
-        this.secondaryHosts = null
-        this.bindSecondaries(hosts, this.secondaryArgs)
+      const plan = this.extraBinds
+      if (plan !== null) {
+        // Told again once the extra listeners are bound.
+        this.extraBinds = null
+        this.bindExtras(plan, () => { this.emit('listening', ...args) })
         return true
       }
       this.onListening()
+    } else if (event === 'close') {
+      // While quiescing every connection may be gone: 'close' waits for close().
+      if (this.state === 'quiescing') return false
+      // Closed when the extra listeners and their connections are gone too.
+      this.extra.closed(() => { super.emit('close', ...args) })
+      return true
     }
     return super.emit(event, ...args)
   }
@@ -350,8 +376,7 @@ export class MuxServer extends net.Server {
     this.acme?.stop()
     if (this.state === 'closing') return this
     this.state = 'closing'
-    for (const s of this.secondaries) s.close()
-    this.secondaries = []
+    this.extra.close()
     this.pipeline.stopAccepting()
     this.http.close()
     this.sweep()
@@ -374,8 +399,7 @@ export class MuxServer extends net.Server {
     if (this.state !== 'listening') return Promise.resolve()
     this.state = 'quiescing'
     super.close()
-    for (const s of this.secondaries) s.close()
-    this.secondaries = []
+    this.extra.close()
     const deadline = Date.now() + this.options.closeGrace
     return new Promise<void>((resolve) => {
       this.quiesceDone = resolve

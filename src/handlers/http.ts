@@ -18,7 +18,7 @@ import type { Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls'
 import type { HttpServerTimeouts, RedirectOptions } from '../types.js'
 import { peerOf, setPeer } from '../core/peer.js'
-import { redirectListener, refuseConnect, rejectListener } from './redirect.js'
+import { redirectListener, redirectToMainPort, refuseConnect, rejectListener } from './redirect.js'
 
 export type PlaintextMode = 'serve' | 'redirect' | 'reject'
 
@@ -28,6 +28,8 @@ export interface HttpServersOptions extends HttpServerTimeouts {
   plaintext: PlaintextMode
   redirect: RedirectOptions
   http2: boolean
+  /** The port of the main (TLS) listener: where redirects from `httpPort` go. */
+  mainPort: () => number | undefined
 }
 
 // EventEmitter listeners take anything; the outer server passes them through untouched.
@@ -226,7 +228,7 @@ export class HttpServers {
     } else {
       // Fastify's clientError handler still answers garbage with its 400.
       this.routes.push([this.plain, new Set(['clientError'])])
-      const own = options.plaintext === 'redirect' ? redirectListener(options.redirect) : rejectListener
+      const own = options.plaintext === 'redirect' ? redirectListener(options.redirect, options.mainPort) : rejectListener
       this.plain.on('request', own)
       // Answer `Expect: 100-continue` with the redirect itself, not with 100.
       this.plain.on('checkContinue', own)
@@ -238,7 +240,7 @@ export class HttpServers {
       if (servesPlain) {
         this.routes.push([this.h2c, new Set(H2_EVENTS)])
       } else {
-        const own = options.plaintext === 'redirect' ? redirectListener(options.redirect) : rejectListener
+        const own = options.plaintext === 'redirect' ? redirectListener(options.redirect, options.mainPort) : rejectListener
         this.h2c.on('request', own)
         this.h2c.on('checkContinue', own)
       }
@@ -273,13 +275,16 @@ export class HttpServers {
     this.secure?.emit('connection', socket)
   }
 
-  plaintext (socket: Socket): void {
+  /** `toMain`: the connection came to `httpPort`, and its redirects go to the main port. */
+  plaintext (socket: Socket, toMain: boolean): void {
+    if (toMain) redirectToMainPort(socket)
     ;(socket as Marked)[kKind] = 'h1'
     this.plain.emit('connection', socket)
     ;(socket as { server?: unknown }).server = this.owner
   }
 
-  prior (socket: Socket): void {
+  prior (socket: Socket, toMain: boolean): void {
+    if (toMain) redirectToMainPort(socket)
     socket.allowHalfOpen = false
     ;(socket as Marked)[kKind] = 'h2c'
     this.h2c?.emit('connection', socket)

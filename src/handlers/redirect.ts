@@ -115,8 +115,25 @@ export function badRequest (req: Request, res: Response, why: string): void {
   finish(req, res, 400, undefined, `Bad Request: ${why}\n`)
 }
 
-/** A request listener answering every request with a redirect to https. */
-export function redirectListener (options: RedirectOptions): (req: Request, res: Response) => void {
+/** Set on connections that came to the plaintext `httpPort`: their redirects go to the main port. */
+const kToMain = Symbol('portmux.toMainPort')
+interface Marked { [kToMain]?: boolean }
+
+/** Redirects of requests on this connection go to the main port, not the one the client used. */
+export function redirectToMainPort (socket: object): void {
+  ;(socket as Marked)[kToMain] = true
+}
+
+function toMainPort (req: Request): boolean {
+  const socket = isHttp2(req) ? req.stream.session?.socket : req.socket
+  return (socket as Marked | undefined)?.[kToMain] === true
+}
+
+/**
+ * A request listener answering every request with a redirect to https. `mainPort` is the
+ * port of the TLS listener, for requests that came to `httpPort`.
+ */
+export function redirectListener (options: RedirectOptions, mainPort: () => number | undefined = () => undefined): (req: Request, res: Response) => void {
   const fixedHost = options.host === undefined ? undefined : parseAuthority(options.host)
   return function redirect (req, res) {
     const target = requestTarget(req.url)
@@ -139,7 +156,7 @@ export function redirectListener (options: RedirectOptions): (req: Request, res:
       return
     }
     const host = fixedHost?.host ?? authority.host
-    const port = options.port ?? fixedHost?.port ?? authority.port
+    const port = options.port ?? fixedHost?.port ?? (toMainPort(req) ? mainPort() : authority.port)
     const upgrade = !isHttp2(req) && header(req, 'upgrade')?.toLowerCase() === 'websocket'
     const scheme = upgrade ? 'wss' : 'https'
     const location = `${scheme}://${host}${port === undefined || port === 443 ? '' : ':' + String(port)}${target.path}`

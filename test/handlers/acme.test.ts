@@ -9,6 +9,9 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { X509Certificate } from 'node:crypto'
+import http2 from 'node:http2'
+import net from 'node:net'
 import tls from 'node:tls'
 import { createServer } from '../../src/node.js'
 import type { MuxServer } from '../../src/core/server.js'
@@ -221,4 +224,118 @@ test('HTTP-01: an unknown token gets 404 on the main port; other paths reach the
   assert.match(bad, /^HTTP\/1\.1 404 /)
   assert.match(await exchange(t, port, 'GET /.well-known/other HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), /app \/\.well-known\/other$/)
   assert.equal(mux.server.stats().decided.routes['acme:http-01'], 2)
+})
+
+test('httpPort: HTTP-01 answered there, other plaintext redirected to the main port', async (t) => {
+  const port = await freePort()
+  const httpPort = await freePort()
+  const pebble = await startPebble(t, { httpPort, tlsPort: port })
+  const mux = await startMux(t, port, pebble, { storage: await storageDir(t), challenges: ['http-01'] }, { httpPort })
+  await certificate(mux)
+  assert.ok(mux.server.stats().decided.routes['acme:http-01'] > 0)
+  assert.match((await served(port, await pebble.root())).subjectaltname ?? '', /portmux\.test/)
+  assert.match(await exchange(t, httpPort, `GET /.well-known/acme-challenge/gone HTTP/1.1\r\nHost: ${DOMAIN}\r\n\r\n`), /^HTTP\/1\.1 404 /)
+  const redirect = await exchange(t, httpPort, `GET /a?b=1 HTTP/1.1\r\nHost: ${DOMAIN}\r\n\r\n`)
+  assert.match(redirect, /^HTTP\/1\.1 301 /)
+  assert.match(redirect, new RegExp(`\\r\\nlocation: https://portmux\\.test:${port}/a\\?b=1\\r\\n`, 'i'))
+})
+
+/** A request on an open HTTP/1.1 TLS connection; resolves with the body. */
+function h1Request (socket: tls.TLSSocket, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = ''
+    const onData = (d: Buffer): void => {
+      data += d.toString('latin1')
+      const end = data.indexOf('\r\n\r\n')
+      const m = /\r\ncontent-length: (\d+)\r\n/i.exec(data.slice(0, end + 2))
+      if (end === -1 || m === null) return
+      const start = end + 4
+      if (data.length - start < Number(m[1])) return
+      socket.removeListener('data', onData)
+      resolve(data.slice(start, start + Number(m[1])))
+    }
+    socket.on('data', onData)
+    socket.once('error', reject)
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${DOMAIN}\r\n\r\n`)
+  })
+}
+
+function echo (socket: net.Socket, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    let got = ''
+    const onData = (d: Buffer): void => {
+      got += d.toString('latin1')
+      if (got.length >= text.length) {
+        socket.removeListener('data', onData)
+        resolve(got)
+      }
+    }
+    socket.on('data', onData)
+    socket.write(text)
+  })
+}
+
+test('rotation by renewal and by setSecureContext: open h1, h2 and raw connections stay open and working', async (t) => {
+  const port = await freePort()
+  const pebble = await startPebble(t, { httpPort: port, tlsPort: port, validity: 3 })
+  const mux = await startMux(t, port, pebble, { storage: await storageDir(t) }, {
+    routes: {
+      'tls-echo': { match: { tls: { alpn: 'echo' } }, terminateTls: true, handler: (socket) => socket.pipe(socket) },
+      echo: { match: { prefix: 'ECHO' }, handler: (socket) => socket.pipe(socket) }
+    }
+  })
+  await certificate(mux)
+  const root = await pebble.root()
+  const first = await served(port, root)
+
+  const h1 = tls.connect({ port, host: '127.0.0.1', servername: DOMAIN, ca: root, ALPNProtocols: ['http/1.1'] })
+  t.after(() => h1.destroy())
+  await once(h1, 'secureConnect')
+  assert.equal(await h1Request(h1, '/one'), 'app /one')
+  const h2 = http2.connect(`https://127.0.0.1:${port}`, { ca: root, servername: DOMAIN })
+  t.after(() => h2.destroy())
+  const h2get = async (p: string): Promise<string> => {
+    const stream = h2.request({ ':path': p })
+    stream.setEncoding('utf8')
+    let body = ''
+    stream.on('data', (d: string) => { body += d })
+    await once(stream, 'end')
+    return body
+  }
+  assert.equal(await h2get('/one'), 'app /one')
+  const tlsRaw = tls.connect({ port, host: '127.0.0.1', servername: DOMAIN, ca: root, ALPNProtocols: ['echo'] })
+  t.after(() => tlsRaw.destroy())
+  await once(tlsRaw, 'secureConnect')
+  assert.equal(await echo(tlsRaw, 'one'), 'one')
+  const raw = net.connect(port, '127.0.0.1')
+  t.after(() => raw.destroy())
+  assert.equal(await echo(raw, 'ECHO one'), 'ECHO one')
+
+  // Renewal: new connections get the new certificate; the open ones go on.
+  assert.equal((await certificate(mux, 2)).renewed, true)
+  assert.notEqual((await served(port, root)).serialNumber, first.serialNumber)
+  assert.equal(await h1Request(h1, '/two'), 'app /two')
+  assert.equal(await h2get('/two'), 'app /two')
+  assert.equal(await echo(tlsRaw, 'two'), 'two')
+  assert.equal(await echo(raw, 'ECHO two'), 'ECHO two')
+
+  // setSecureContext: the same for HTTPS and the TLS-terminating route.
+  const dev = await testCertificate()
+  mux.server.setSecureContext(dev)
+  const devFingerprint = new X509Certificate(dev.cert).fingerprint256
+  const viaHttps = await new Promise<string>((resolve, reject) => {
+    const s = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['h2'] }, () => { resolve(s.getPeerCertificate().fingerprint256); s.destroy() })
+    s.once('error', reject)
+  })
+  assert.equal(viaHttps, devFingerprint)
+  const viaRoute = await new Promise<string>((resolve, reject) => {
+    const s = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['echo'] }, () => { resolve(s.getPeerCertificate().fingerprint256); s.destroy() })
+    s.once('error', reject)
+  })
+  assert.equal(viaRoute, devFingerprint)
+  assert.equal(await h1Request(h1, '/three'), 'app /three')
+  assert.equal(await h2get('/three'), 'app /three')
+  assert.equal(await echo(tlsRaw, 'three'), 'three')
+  assert.equal(await echo(raw, 'ECHO three'), 'ECHO three')
+  h2.close()
 })

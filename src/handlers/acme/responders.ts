@@ -116,10 +116,11 @@ function reply (socket: Socket, keyAuthorization: string | null): void {
   if (socket.destroyed) return
   const body = keyAuthorization ?? 'Not Found\n'
   const status = keyAuthorization === null ? '404 Not Found' : '200 OK'
-  socket.setTimeout(HEAD_TIMEOUT)
   socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
-  // Whatever else the client sends is not read; the connection is done once the reply is out.
-  socket.once('finish', () => socket.destroy())
+  // Whatever else the client sends is read and dropped (closing with unread bytes would reset
+  // the connection, and the reply could be lost); it closes when the client does, or after
+  // the head timeout (set when the request began).
+  socket.resume()
 }
 
 function onChallengeDone (socket: TLSSocket): void {
