@@ -5,12 +5,14 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { X509Certificate } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import http2 from 'node:http2'
+import https from 'node:https'
 import net from 'node:net'
 import tls from 'node:tls'
 import { createServer } from '../../src/node.js'
@@ -30,7 +32,7 @@ async function storageDir (t: TestContext): Promise<string> {
   return dir
 }
 
-interface Started { server: MuxServer, port: number, warnings: PortmuxError[], certificates: CertificateEvent[] }
+interface Started { server: MuxServer, port: number, storage: string, warnings: PortmuxError[], certificates: CertificateEvent[] }
 
 async function startMux (t: TestContext, port: number, pebble: Pick<Pebble, 'directory' | 'ca'>, acme: Partial<AcmeOptions> & { storage: string }, extra: MuxOptions = {}): Promise<Started> {
   const options: MuxOptions = {
@@ -54,7 +56,7 @@ async function startMux (t: TestContext, port: number, pebble: Pick<Pebble, 'dir
     server.closeAllConnections()
     await new Promise<void>((resolve) => server.close(() => resolve()))
   })
-  return { server, port, warnings, certificates }
+  return { server, port, storage: acme.storage, warnings, certificates }
 }
 
 /** The certificate served for DOMAIN, verified against the CA's root. */
@@ -338,4 +340,62 @@ test('rotation by renewal and by setSecureContext: open h1, h2 and raw connectio
   assert.equal(await echo(tlsRaw, 'three'), 'three')
   assert.equal(await echo(raw, 'ECHO three'), 'ECHO three')
   h2.close()
+})
+
+test('renewal by ARI (RFC 9773): a CA that suggests renewing now gets a new order, for a certificate far from expiry', async (t) => {
+  const port = await freePort()
+  const pebble = await startPebble(t, { httpPort: port, tlsPort: port })
+  // Pebble of this version offers no renewalInfo: a front serves its directory with one added.
+  const asked: string[] = []
+  const { key, cert } = await testCertificate()
+  const front = https.createServer({ key, cert }, (req, res) => {
+    if (req.url === '/dir') {
+      https.get(pebble.directory, { ca: pebble.ca }, (up) => {
+        let body = ''
+        up.setEncoding('utf8').on('data', (d: string) => { body += d })
+        up.on('end', () => {
+          const directory = JSON.parse(body) as Record<string, unknown>
+          directory.renewalInfo = `https://127.0.0.1:${(front.address() as net.AddressInfo).port}/renewal-info`
+          res.setHeader('content-type', 'application/json')
+          res.end(JSON.stringify(directory))
+        })
+      })
+      return
+    }
+    const id = /^\/renewal-info\/([\w-]+\.[\w-]+)$/.exec(req.url ?? '')?.[1]
+    if (id === undefined) {
+      res.statusCode = 404
+      res.end()
+      return
+    }
+    asked.push(id)
+    // The first certificate: renew now. Any later one: not for a year.
+    const start = id === asked[0] ? Date.now() - 1000 : Date.now() + 365 * 86_400_000
+    res.setHeader('retry-after', '1')
+    res.setHeader('content-type', 'application/json')
+    res.end(JSON.stringify({ suggestedWindow: { start: new Date(start).toISOString(), end: new Date(start + 500).toISOString() } }))
+  })
+  front.listen(0, '127.0.0.1')
+  await once(front, 'listening')
+  t.after(() => { front.closeAllConnections(); front.close() })
+  const directory = `https://127.0.0.1:${(front.address() as net.AddressInfo).port}/dir`
+  const mux = await startMux(t, port, { directory, ca: pebble.ca }, { storage: await storageDir(t) })
+  const first = await certificate(mux)
+  const renewed = await certificate(mux, 2)
+  assert.equal(renewed.renewed, true)
+  assert.equal(pebble.issued(), 2)
+  // Pebble's certificates live for years: only ARI can have asked for this renewal.
+  assert.ok(first.notAfter.getTime() - Date.now() > 30 * 86_400_000, String(first.notAfter))
+  // The identifier asked for is the first certificate's AKI key id and serial (checked with openssl).
+  const stored = JSON.parse(readFileSync(path.join(mux.storage, caDirectoryName(directory), 'certificates', `${DOMAIN}.json`), 'utf8')) as { cert: string }
+  const text = execFileSync('openssl', ['x509', '-noout', '-ext', 'authorityKeyIdentifier', '-serial'], { input: stored.cert, encoding: 'utf8' })
+  const aki = Buffer.from(/([0-9A-F]{2}(?::[0-9A-F]{2})+)/.exec(text)?.[1].replace(/:/g, '') ?? '', 'hex').toString('base64url')
+  // The renewed certificate is asked about in turn (and told: not for a year).
+  await until(() => asked.length >= 2, 5000, 'renewal information of the renewed certificate')
+  assert.equal(pebble.issued(), 2)
+  assert.equal(asked.at(-1)?.split('.')[0], aki)
+  const serial = /serial=([0-9A-F]+)/.exec(text)?.[1] ?? ''
+  let serialBytes = Buffer.from(serial.length % 2 === 1 ? '0' + serial : serial, 'hex')
+  if ((serialBytes[0] & 0x80) !== 0) serialBytes = Buffer.concat([Buffer.from([0]), serialBytes])
+  assert.equal(asked.at(-1)?.split('.')[1], serialBytes.toString('base64url'))
 })
