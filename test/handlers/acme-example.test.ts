@@ -1,0 +1,102 @@
+/**
+ * examples/acme.js against Pebble, run as a user would run it: it obtains a certificate
+ * by TLS-ALPN-01 on its port, serves it, answers HTTP-01 and redirects on HTTP_PORT, and
+ * keeps the ECHO route. Then the same under emulated systemd socket activation (fd 3).
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import net, { type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import tls from 'node:tls'
+import { fileURLToPath } from 'node:url'
+import { exchange, startExample } from '../helpers.js'
+import { freePort, startPebble } from '../interop/pebble.js'
+
+const DOMAIN = 'example.portmux.test'
+const example = fileURLToPath(new URL('../../examples/acme.js', import.meta.url))
+
+/** Connect until the served certificate verifies against the CA's root (the order takes a moment). */
+async function verified (port: number, root: string): Promise<tls.PeerCertificate> {
+  const end = Date.now() + 20_000
+  for (;;) {
+    const result = await new Promise<tls.PeerCertificate | Error>((resolve) => {
+      const socket = tls.connect({ port, host: '127.0.0.1', servername: DOMAIN, ca: root }, () => {
+        resolve(socket.getPeerCertificate())
+        socket.destroy()
+      })
+      socket.once('error', resolve)
+    })
+    if (!(result instanceof Error)) return result
+    if (Date.now() > end) throw result
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+async function setup (t: TestContext, httpPort: number, tlsPort: number): Promise<{ env: Record<string, string>, root: () => Promise<string> }> {
+  const pebble = await startPebble(t, { httpPort, tlsPort })
+  const dir = await mkdtemp(path.join(tmpdir(), 'portmux-acme-example-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(path.join(dir, 'ca.pem'), pebble.ca)
+  return {
+    env: {
+      DOMAINS: DOMAIN,
+      EMAIL: 'ops@portmux.test',
+      ACME_DIRECTORY: pebble.directory,
+      ACME_STORAGE: path.join(dir, 'storage'),
+      // How a user trusts a private CA's HTTPS: Node's own variable.
+      NODE_EXTRA_CA_CERTS: path.join(dir, 'ca.pem')
+    },
+    root: () => pebble.root()
+  }
+}
+
+test('examples/acme.js: a certificate from the CA on its port, HTTP-01 and redirects on HTTP_PORT', { timeout: 60_000 }, async (t) => {
+  const port = await freePort()
+  const httpPort = await freePort()
+  const { env, root } = await setup(t, httpPort, port)
+  const running = await startExample(t, 'acme.js', { ...env, PORT: String(port), HTTP_PORT: String(httpPort) })
+  assert.equal(running.port, port)
+  assert.match((await verified(port, await root())).subjectaltname ?? '', new RegExp(DOMAIN.replace(/\./g, '\\.')))
+  assert.match(await exchange(t, httpPort, `GET /.well-known/acme-challenge/none HTTP/1.1\r\nHost: ${DOMAIN}\r\n\r\n`), /^HTTP\/1\.1 404 /)
+  assert.match(await exchange(t, httpPort, `GET /x HTTP/1.1\r\nHost: ${DOMAIN}\r\n\r\n`), new RegExp(`^HTTP/1\\.1 301[^]*location: https://${DOMAIN.replace(/\./g, '\\.')}:${port}/x\\r\\n`, 'i'))
+  assert.equal(await exchange(t, port, 'ECHO hi\n', { end: true }), 'ECHO hi\n')
+  assert.equal(await running.stop(), 0)
+})
+
+test('examples/acme.js under systemd socket activation: listens on fd 3 and obtains its certificate there', { timeout: 60_000 }, async (t) => {
+  const listener = net.createServer()
+  listener.listen(0, '127.0.0.1')
+  await once(listener, 'listening')
+  const { port } = listener.address() as AddressInfo
+  const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd
+  const { env, root } = await setup(t, await freePort(), port)
+  const child = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec "${process.execPath}" "${example}"`], {
+    env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe', fd]
+  })
+  const exited = once(child, 'exit')
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  const { stdout, stderr } = child
+  if (stdout === null || stderr === null) throw new Error('no pipes')
+  let out = ''
+  stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
+  stderr.setEncoding('utf8').on('data', (d: string) => { out += d })
+  await new Promise<void>((resolve, reject) => {
+    stdout.on('data', () => { if (out.includes(`on port ${port}`)) resolve() })
+    child.once('exit', (code) => reject(new Error(`exited with ${String(code)}:\n${out}`)))
+  })
+  listener.close()
+  assert.match((await verified(port, await root())).subjectaltname ?? '', /example\.portmux\.test/)
+  assert.equal(await exchange(t, port, 'ECHO fd\n', { end: true }), 'ECHO fd\n')
+  child.kill('SIGTERM')
+  assert.deepEqual(await exited, [0, null])
+})
