@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
-import { freePort, startPebble } from '../interop/pebble.js'
+import { freePort, noPebble, startPebble } from '../interop/pebble.js'
 
 const fixture = fileURLToPath(new URL('./acme-cluster-fixture.js', import.meta.url))
 const DOMAIN = 'cluster.portmux.test'
@@ -75,7 +75,7 @@ test('tls: \'dev\' under portmux/cluster: both workers serve one development cer
   assert.equal(certificates.size, 1)
 })
 
-test('acme under portmux/cluster: one order, both workers serve the certificate', async (t) => {
+test('acme under portmux/cluster: one order, both workers serve the certificate', { skip: noPebble }, async (t) => {
   const port = await freePort()
   const pebble = await startPebble(t, { httpPort: port, tlsPort: port })
   const dir = await mkdtemp(path.join(tmpdir(), 'portmux-acme-cluster-'))

@@ -14,7 +14,7 @@ import path from 'node:path'
 import tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { exchange, startExample } from '../helpers.js'
-import { freePort, startPebble } from '../interop/pebble.js'
+import { freePort, noPebble, startPebble } from '../interop/pebble.js'
 
 const DOMAIN = 'example.portmux.test'
 const example = fileURLToPath(new URL('../../examples/acme.js', import.meta.url))
@@ -54,7 +54,7 @@ async function setup (t: TestContext, httpPort: number, tlsPort: number): Promis
   }
 }
 
-test('examples/acme.js: a certificate from the CA on its port, HTTP-01 and redirects on HTTP_PORT', { timeout: 60_000 }, async (t) => {
+test('examples/acme.js: a certificate from the CA on its port, HTTP-01 and redirects on HTTP_PORT', { timeout: 60_000 }, { skip: noPebble }, async (t) => {
   const port = await freePort()
   const httpPort = await freePort()
   const { env, root } = await setup(t, httpPort, port)
@@ -67,7 +67,7 @@ test('examples/acme.js: a certificate from the CA on its port, HTTP-01 and redir
   assert.equal(await running.stop(), 0)
 })
 
-test('examples/acme.js under systemd socket activation: listens on fd 3 and obtains its certificate there', { timeout: 60_000 }, async (t) => {
+test('examples/acme.js under systemd socket activation: listens on fd 3 and obtains its certificate there', { timeout: 60_000 }, { skip: noPebble }, async (t) => {
   const listener = net.createServer()
   listener.listen(0, '127.0.0.1')
   await once(listener, 'listening')

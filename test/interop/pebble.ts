@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import https from 'node:https'
 import net, { type AddressInfo } from 'node:net'
@@ -17,6 +18,8 @@ import { testCertificate } from '../helpers.js'
 
 export const PEBBLE = '/usr/bin/pebble'
 export const CHALLTESTSRV = '/usr/bin/pebble-challtestsrv'
+/** A test's `skip` option: the reason when Pebble is not installed. */
+export const noPebble: string | false = existsSync(PEBBLE) && existsSync(CHALLTESTSRV) ? false : 'needs pebble and pebble-challtestsrv (Debian package pebble)'
 
 /** A port nobody listens on right now (bound once, then released). */
 export async function freePort (host = '127.0.0.1'): Promise<number> {

@@ -55,6 +55,8 @@ interface Tuning {
   pollMax: number
   /** ms any single request to the CA may take. */
   requestTimeout: number
+  /** The least ms between two requests for the same certificate's renewal information. */
+  ariRecheckMin: number
   /** Extra CA certificates to trust for the directory's HTTPS (a private CA, a test CA). */
   ca: string | undefined
 }
@@ -69,13 +71,13 @@ const DEFAULT_TUNING: Tuning = {
   pollMin: 1_000,
   pollMax: 10_000,
   requestTimeout: 30_000,
+  ariRecheckMin: 60_000,
   ca: undefined
 }
 
 /** setTimeout takes at most 2^31-1 ms; longer sleeps are taken in steps. */
 const MAX_SLEEP = 86_400_000
-/** Bounds on how often renewal information is asked again, whatever Retry-After says. */
-const ARI_RECHECK_MIN = 60_000
+/** The most ms before renewal information is asked again, whatever Retry-After says. */
 const ARI_RECHECK_MAX = 86_400_000
 
 function tuningOf (given: Record<string, unknown>): Tuning {
@@ -248,11 +250,11 @@ export class AcmeManager {
       if (at === null) return fallback
       const retryAfter = Number(res.retryAfter) * 1000
       const recheck = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : 6 * 3_600_000
-      this.renewalInfo = { certId, at, recheckAt: Date.now() + Math.min(ARI_RECHECK_MAX, Math.max(Math.min(ARI_RECHECK_MIN, this.tuning.pollInterval), recheck)) }
+      this.renewalInfo = { certId, at, recheckAt: Date.now() + Math.min(ARI_RECHECK_MAX, Math.max(this.tuning.ariRecheckMin, recheck)) }
       return this.renewalInfo
     } catch {
       // The CA is unreachable: the lifetime rule decides, and the CA is asked again later.
-      return { at: fallback.at, recheckAt: Date.now() + Math.max(this.tuning.pollInterval, Math.min(this.tuning.retryMin, ARI_RECHECK_MIN)) }
+      return { at: fallback.at, recheckAt: Date.now() + Math.max(this.tuning.pollInterval, this.tuning.ariRecheckMin) }
     }
   }
 
