@@ -54,7 +54,7 @@ async function setup (t: TestContext, httpPort: number, tlsPort: number): Promis
   }
 }
 
-test('examples/acme.js: a certificate from the CA on its port, HTTP-01 and redirects on HTTP_PORT', { timeout: 60_000 }, { skip: noPebble }, async (t) => {
+test('examples/acme.js: a certificate from the CA on its port, HTTP-01 and redirects on HTTP_PORT', { timeout: 60_000, skip: noPebble }, async (t) => {
   const port = await freePort()
   const httpPort = await freePort()
   const { env, root } = await setup(t, httpPort, port)
@@ -67,7 +67,7 @@ test('examples/acme.js: a certificate from the CA on its port, HTTP-01 and redir
   assert.equal(await running.stop(), 0)
 })
 
-test('examples/acme.js under systemd socket activation: listens on fd 3 and obtains its certificate there', { timeout: 60_000 }, { skip: noPebble }, async (t) => {
+test('examples/acme.js under systemd socket activation: listens on fd 3 and obtains its certificate there', { timeout: 60_000, skip: noPebble }, async (t) => {
   const listener = net.createServer()
   listener.listen(0, '127.0.0.1')
   await once(listener, 'listening')
