@@ -216,6 +216,19 @@ test('acme-tls/1 hellos: refused for an unknown name, or a known one with no cha
   assert.equal(after.decided.https, before.decided.https)
 })
 
+test('close() stops the retries: no attempt after it, and listening again resumes them', async (t) => {
+  const port = await freePort()
+  const mux = await startMux(t, port, { directory: `https://127.0.0.1:${await freePort()}/dir`, ca: (await testCertificate()).cert }, { storage: await storageDir(t) })
+  await until(() => mux.warnings.length >= 1, 5000, 'a failed attempt')
+  await new Promise<void>((resolve) => mux.server.close(() => resolve()))
+  const seen = mux.warnings.length
+  await delay(600)
+  assert.equal(mux.warnings.length, seen)
+  mux.server.listen(port, '127.0.0.1')
+  await once(mux.server, 'listening')
+  await until(() => mux.warnings.length > seen, 5000, 'an attempt after listening again')
+})
+
 test('HTTP-01: an unknown token gets 404 on the main port; other paths reach the app', async (t) => {
   const port = await freePort()
   const storage = await storageDir(t)

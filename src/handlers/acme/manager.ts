@@ -107,7 +107,7 @@ export class AcmeManager {
   private running = false
   private stopped = false
   private failures = 0
-  private readonly abort = new AbortController()
+  private abort = new AbortController()
   private directoryDoc: Record<string, unknown> | null = null
   private renewalInfo: RenewalInfo | null = null
 
@@ -127,9 +127,13 @@ export class AcmeManager {
     if (stored !== null && this.usable(stored)) this.install(stored.cert, stored.key)
   }
 
-  /** Begin the cycle (the server listens: challenges can be answered). Idempotent. */
+  /** Begin the cycle (the server listens: challenges can be answered). Idempotent; again after stop(). */
   start (): void {
-    if (this.stopped || this.running || this.timer !== null) return
+    if (this.stopped) {
+      this.stopped = false
+      this.abort = new AbortController()
+    }
+    if (this.running || this.timer !== null) return
     this.schedule(0)
   }
 
@@ -367,10 +371,10 @@ export class AcmeManager {
     const request = httpClient?.request
     if (httpClient === undefined || typeof request !== 'function') return
     const agent = this.agent
-    const extra = { httpsAgent: agent, httpAgent: agent, timeout: this.tuning.requestTimeout, signal: this.abort.signal, retryAttempt: Number.POSITIVE_INFINITY }
+    const extra = { httpsAgent: agent, httpAgent: agent, timeout: this.tuning.requestTimeout, retryAttempt: Number.POSITIVE_INFINITY }
     httpClient.request = async (url, method, opts = {}) => {
       try {
-        return await request.call(httpClient, url, method, { ...opts, ...extra })
+        return await request.call(httpClient, url, method, { ...opts, ...extra, signal: this.abort.signal })
       } catch (err) {
         if ((err as { response?: unknown }).response !== undefined) throw err
         const code = (err as { code?: unknown }).code
