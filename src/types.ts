@@ -104,8 +104,10 @@ export interface MuxOptions extends HttpServerTimeouts {
   sniffTimeout?: number
   /** Bytes buffered while deciding. Default 16384. */
   maxSniffBytes?: number
-  /** Connections still being sniffed at once; beyond it new connections are closed at once. Default 10000. */
+  /** Connections being sniffed or in their TLS handshake at once; beyond it new connections are closed at once. Default 10000. */
   maxPending?: number
+  /** The same, per client address (IPv6 clients by /64). Default 256. */
+  maxPendingPerSource?: number
   proxyProtocol?: ProxyProtocolOptions
   /** ms that `close()` gives raw-route sockets before destroying them. Default 1000. */
   closeGrace?: number
@@ -136,7 +138,16 @@ export type CloseReason =
   | 'client-closed'
   | 'client-error'
   | 'no-route'
-  | 'limit'
+  /** `maxPending` connections were being sniffed or in their TLS handshake (closed at accept). */
+  | 'max-pending'
+  /** As many from this client's address (IPv6: its /64) (closed at accept, or after its PROXY header). */
+  | 'max-pending-per-source'
+  /** `maxSniffBytes` arrived and nothing was decided. */
+  | 'max-sniff-bytes'
+  /** The route's `maxConnections` were open. */
+  | 'max-connections'
+  /** Decided TLS whose handshake did not finish within `handshakeTimeout` of the decision. */
+  | 'handshake-timeout'
   | 'proxy-header'
   | 'server-closing'
 
@@ -157,6 +168,8 @@ export interface MuxStats {
   accepted: number
   /** Connections being sniffed now. */
   pending: number
+  /** Decided TLS connections in their handshake now (counted against `maxPending` too). */
+  handshakes: number
   /** PROXY headers accepted from trusted peers. */
   proxyHeaders: number
   /** Open connections by where they went. */
