@@ -11,6 +11,7 @@ import { parseProxyHeader, type ProxyParseResult, type ProxyTlv } from '../../sr
 import { encodeProxyV1 } from '../../src/sniff/proxy-v1.js'
 import type { Detector, ProtocolName } from '../../src/sniff/types.js'
 import { runDetectorSuite, type Vector } from './suite.js'
+import { fixtureBytes } from './vectors.js'
 
 const SIG = Array.from(PROXY_V2_SIGNATURE)
 const u16 = (n: number): number[] => [(n >> 8) & 0xff, n & 0xff]
@@ -347,4 +348,38 @@ test('proxy-v2: a second CRC32C after a good one is refused, and the good one al
   doubled.writeUInt32BE(crc32c(doubled, doubled.length, doubled.length - 4), doubled.length - 4)
   const r = parseProxyV2(doubled)
   assert.equal(r.verdict, 'no')
+})
+
+test('proxy-v2: HAProxy 2.6 headers with TLVs (captured)', () => {
+  const withCn = matched(parseProxyV2(fixtureBytes('proxy-v2', 'haproxy-2.6.12-ssl-cn')))
+  assert.equal(withCn.length, 173)
+  assert.equal(withCn.header.family, 'tcp4')
+  assert.equal(withCn.header.source?.address, '127.0.0.1')
+  const { raw, ssl, uniqueId, crc32c: checksum, ...rest } = withCn.header.tlvs
+  assert.deepEqual(rest, { alpn: 'h2', authority: 'app.example' })
+  assert.equal(typeof checksum, 'number')
+  assert.match(Buffer.from(uniqueId ?? []).toString(), /^7F000001:[0-9A-F]{4}_7F000001:480B_[0-9A-F]{8}_0000$/)
+  assert.deepEqual(raw.map((t) => t.type), [PP2_TYPE_CRC32C, PP2_TYPE_ALPN, PP2_TYPE_AUTHORITY, PP2_TYPE_UNIQUE_ID, PP2_TYPE_SSL])
+  assert.deepEqual({ ...ssl, raw: undefined }, {
+    client: 0x07, ssl: true, certConnection: true, certSession: true, verify: 0,
+    version: 'TLSv1.3', cn: 'client', keyAlg: 'RSA2048', sigAlg: 'RSA-SHA256', cipher: 'TLS_AES_256_GCM_SHA384', raw: undefined
+  })
+
+  const noCert = matched(parseProxyV2(fixtureBytes('proxy-v2', 'haproxy-2.6.12-ssl-no-client-cert')))
+  assert.equal(noCert.header.tlvs.alpn, 'http/1.1')
+  assert.deepEqual({ ...noCert.header.tlvs.ssl, raw: undefined }, {
+    client: 0x01, ssl: true, certConnection: false, certSession: false, verify: 0,
+    version: 'TLSv1.2', keyAlg: 'RSA2048', sigAlg: 'RSA-SHA256', cipher: 'ECDHE-RSA-AES256-GCM-SHA384', raw: undefined
+  })
+
+  // Any changed byte after the fixed part breaks the checksum (or the structure): refused.
+  const bytes = fixtureBytes('proxy-v2', 'haproxy-2.6.12-ssl-cn')
+  for (let i = 16; i < bytes.length; i++) {
+    const flipped = Uint8Array.from(bytes)
+    flipped[i] ^= 0x20
+    const r = parseProxyV2(flipped)
+    // Flipping the CRC32C TLV's type byte turns it into an unknown TLV: no checksum left to fail.
+    if (i === 28) continue
+    assert.equal(r.verdict, 'no', `flip at ${i}`)
+  }
 })
