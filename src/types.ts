@@ -23,12 +23,14 @@ export type Match =
   | ((bytes: Uint8Array) => Verdict)
   /** Clients that stay silent for `sniffTimeout` (server-speaks-first protocols). */
   | 'timeout'
+  /** What nothing else claims: after every route and the built-in TLS, h2c and HTTP handling (sslh's default target). */
+  | 'unknown'
 
 /** What a raw route's handler learns about the connection. */
 export interface ConnectionInfo {
   /** The route's name; for the built-in destinations `'https'`, `'http'`, `'redirect'` or `'reject'`. */
   route: string
-  /** The protocol that matched: a detector's name, `'custom'` for prefix/RegExp/function matches, `'timeout'`, or `'h2c'`. Empty when nothing was recognised. */
+  /** The protocol that matched: a detector's name, `'custom'` for prefix/RegExp/function matches, `'timeout'`, `'h2c'`, or `'unknown'` for bytes nothing claims. Empty when nothing was read. */
   protocol: string
   /** The server name the client asked for, when the connection is TLS and sent one. */
   sni?: string

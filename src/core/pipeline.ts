@@ -158,6 +158,8 @@ function onServedClose (this: MuxSocket): void {
 
 export class Pipeline {
   private readonly routes: CompiledRoute[] = []
+  /** The first route matching `'unknown'`. */
+  private catchAll: CompiledRoute | undefined = undefined
   /** Connections being sniffed, in accept order (so in deadline order). */
   private readonly pending = new DeadlineQueue<Pending>(onSniffTimeout)
   /** Decided TLS connections in their handshake, in decision order. */
@@ -184,6 +186,7 @@ export class Pipeline {
     if (this.routes.some((r) => r.name === name)) throw new DuplicateRouteError(name)
     const compiled = compileRoute(name, route, this.report, this.options.tls)
     this.routes.push(compiled)
+    if (compiled.catchAll && this.catchAll === undefined) this.catchAll = compiled
     this.routed.set(name, new Set())
     this.counters.decidedRoutes.set(name, 0)
   }
@@ -268,7 +271,7 @@ export class Pipeline {
       this.refuse(conn, final)
       return
     }
-    const decision = classify(conn, this.routes, this.options, final !== null)
+    const decision = classify(conn, this.routes, this.options, final !== null, this.catchAll)
     if (decision === 'more') {
       if (final !== null) this.refuse(conn, final)
       return
