@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import type { TlsOptions } from 'node:tls'
 import type { ProtocolName, Verdict } from './sniff/types.js'
+import type { ProxyHeader } from './sniff/proxy-header.js'
 
 export type { ProtocolName, Verdict } from './sniff/types.js'
 
@@ -42,6 +43,8 @@ export interface ConnectionInfo {
   localPort: number | undefined
   /** The bytes read while deciding; the handler's socket replays them first. */
   bytes: Buffer
+  /** The PROXY header a trusted peer sent (v1 or v2, with its TLVs: authority, SSL, AWS VPC endpoint id, …). */
+  proxyHeader?: ProxyHeader
 }
 
 /** A connection portmux closed before handing it on, and why. */

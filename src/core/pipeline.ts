@@ -15,7 +15,9 @@ import { DuplicateRouteError, InvalidRouteError, type PortmuxError } from '../er
 import { classify, type ClassifyOptions, type ClassifyState, type Decision } from './classify.js'
 import { compileRoute, type CompiledRoute } from './match.js'
 import { Counters, DESTINATIONS } from './stats.js'
-import { setPeer, type Peer, type TrustList } from './peer.js'
+import type { TrustList } from './peer.js'
+import { setPeer, setProxyHeader, type Peer } from '../peer.js'
+import type { ProxyHeader } from '../sniff/proxy-header.js'
 import { parseProxyHeader } from '../sniff/proxy-header.js'
 import { PROXY_V2_SIGNATURE } from '../sniff/proxy-v2.js'
 import type { Origin } from './listeners.js'
@@ -44,6 +46,7 @@ function connectionInfo (conn: Pending, route: string): ConnectionInfo {
     info.remoteAddress = conn.peer.address
     info.remotePort = conn.peer.port
   }
+  if (conn.header !== undefined) info.proxyHeader = conn.header
   const hello = conn.hello
   if (conn.protocol === 'tls' && hello !== undefined && hello.verdict === 'match') {
     if (hello.hello.sni !== undefined) info.sni = hello.hello.sni
@@ -116,6 +119,8 @@ class Pending implements ClassifyState {
   expectHeader = false
   /** The client the PROXY header named. */
   peer: Peer | undefined = undefined
+  /** The PROXY header a trusted peer sent. */
+  header: ProxyHeader | undefined = undefined
 
   constructor (readonly pipeline: Pipeline, readonly socket: MuxSocket, readonly maxSniffBytes: number, readonly origin: Origin) {}
 }
@@ -315,6 +320,7 @@ export class Pipeline {
     }
     conn.expectHeader = false
     const { header, length } = result
+    conn.header = header
     if (header.command === 'proxy' && header.source !== undefined) {
       conn.peer = header.source
       // From now on the client it names is the source counted.
@@ -377,6 +383,7 @@ export class Pipeline {
     }
     if (conn.bytes.length > 0) socket.unshift(conn.bytes)
     if (conn.peer !== undefined) setPeer(socket, conn.peer)
+    if (conn.header !== undefined) setProxyHeader(socket, conn.header)
     open.add(socket)
     socket[kOpen] = open
     socket.on('close', onServedClose)

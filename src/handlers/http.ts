@@ -17,7 +17,7 @@ import type net from 'node:net'
 import type { Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls'
 import type { HttpServerTimeouts, RedirectOptions } from '../types.js'
-import { peerOf, setPeer } from '../core/peer.js'
+import { inheritPeer } from '../peer.js'
 import { redirectListener, redirectToMainPort, refuseConnect, rejectListener } from './redirect.js'
 
 export type PlaintextMode = 'serve' | 'redirect' | 'reject'
@@ -68,8 +68,7 @@ function onSecureConnection (this: InnerServer & Owned, tlsSocket: TLSSocket & {
   raw[kTls] = tlsSocket
   this[kOwner]?.secured(raw)
   // The client a trusted PROXY header named is the TLS socket's peer too.
-  const peer = peerOf(raw)
-  if (peer !== undefined) setPeer(tlsSocket, peer)
+  inheritPeer(raw, tlsSocket)
 }
 
 /**
