@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import type { TlsOptions } from 'node:tls'
 import type { ProtocolName, Verdict } from './sniff/types.js'
+import type { ProxyHeader } from './sniff/proxy-header.js'
 
 export type { ProtocolName, Verdict } from './sniff/types.js'
 
@@ -23,12 +24,14 @@ export type Match =
   | ((bytes: Uint8Array) => Verdict)
   /** Clients that stay silent for `sniffTimeout` (server-speaks-first protocols). */
   | 'timeout'
+  /** What nothing else claims: after every route and the built-in TLS, h2c and HTTP handling (sslh's default target). */
+  | 'unknown'
 
 /** What a raw route's handler learns about the connection. */
 export interface ConnectionInfo {
   /** The route's name; for the built-in destinations `'https'`, `'http'`, `'redirect'` or `'reject'`. */
   route: string
-  /** The protocol that matched: a detector's name, `'custom'` for prefix/RegExp/function matches, `'timeout'`, or `'h2c'`. Empty when nothing was recognised. */
+  /** The protocol that matched: a detector's name, `'custom'` for prefix/RegExp/function matches, `'timeout'`, `'h2c'`, or `'unknown'` for bytes nothing claims. Empty when nothing was read. */
   protocol: string
   /** The server name the client asked for, when the connection is TLS and sent one. */
   sni?: string
@@ -40,6 +43,8 @@ export interface ConnectionInfo {
   localPort: number | undefined
   /** The bytes read while deciding; the handler's socket replays them first. */
   bytes: Buffer
+  /** The PROXY header a trusted peer sent (v1 or v2, with its TLVs: authority, SSL, AWS VPC endpoint id, …). */
+  proxyHeader?: ProxyHeader
 }
 
 /** A connection portmux closed before handing it on, and why. */
@@ -104,8 +109,10 @@ export interface MuxOptions extends HttpServerTimeouts {
   sniffTimeout?: number
   /** Bytes buffered while deciding. Default 16384. */
   maxSniffBytes?: number
-  /** Connections still being sniffed at once; beyond it new connections are closed at once. Default 10000. */
+  /** Connections being sniffed or in their TLS handshake at once; beyond it new connections are closed at once. Default 10000. */
   maxPending?: number
+  /** The same, per client address (IPv6 clients by /64). Default 256. */
+  maxPendingPerSource?: number
   proxyProtocol?: ProxyProtocolOptions
   /** ms that `close()` gives raw-route sockets before destroying them. Default 1000. */
   closeGrace?: number
@@ -164,7 +171,16 @@ export type CloseReason =
   | 'client-closed'
   | 'client-error'
   | 'no-route'
-  | 'limit'
+  /** `maxPending` connections were being sniffed or in their TLS handshake (closed at accept). */
+  | 'max-pending'
+  /** As many from this client's address (IPv6: its /64) (closed at accept, or after its PROXY header). */
+  | 'max-pending-per-source'
+  /** `maxSniffBytes` arrived and nothing was decided. */
+  | 'max-sniff-bytes'
+  /** The route's `maxConnections` were open. */
+  | 'max-connections'
+  /** Decided TLS whose handshake did not finish within `handshakeTimeout` of the decision. */
+  | 'handshake-timeout'
   | 'proxy-header'
   | 'server-closing'
 
@@ -185,6 +201,8 @@ export interface MuxStats {
   accepted: number
   /** Connections being sniffed now. */
   pending: number
+  /** Decided TLS connections in their handshake now (counted against `maxPending` too). */
+  handshakes: number
   /** PROXY headers accepted from trusted peers. */
   proxyHeaders: number
   /** Open connections by where they went. */

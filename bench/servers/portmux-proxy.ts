@@ -16,7 +16,11 @@ const c = config<Config>()
 exitOnSignal()
 const options: Parameters<typeof serverFactory>[0] = { tls: readTls(c.tls), http: 'redirect' }
 if (c.sniffTimeout !== undefined) options.sniffTimeout = c.sniffTimeout
-if (c.maxPending !== undefined) options.maxPending = c.maxPending
+// The bench client opens every connection from one address: the per-source share is raised with it.
+if (c.maxPending !== undefined) {
+  options.maxPending = c.maxPending
+  options.maxPendingPerSource = c.maxPending
+}
 const app = Fastify({ logger: false, serverFactory: serverFactory(options) })
 await app.register(portmux)
 app.tcp('ssh', { match: 'ssh', proxy: { host: '127.0.0.1', port: c.upstream } })

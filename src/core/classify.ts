@@ -3,6 +3,7 @@
  * Pure apart from the per-connection memo in the context; no I/O, no timers.
  */
 import { detectH2cPreface } from '../sniff/h2c.js'
+import { http } from '../sniff/http.js'
 import { looksLikeTls } from '../sniff/tls.js'
 import type { CompiledRoute, SniffContext } from './match.js'
 
@@ -28,9 +29,10 @@ export interface ClassifyOptions {
  * Routes first, in order; a route answering `'more'` holds the decision. With `final`
  * (no more bytes will be waited for: the deadline passed, the buffer is full or the
  * client finished sending), `'more'` counts as `'no'` for routes, and a built-in that
- * is still undecided gives `'more'` back for the caller to close.
+ * is still undecided gives `'more'` back for the caller to close. `catchAll` (a route
+ * matching `'unknown'`) takes what neither a route nor a built-in destination claims.
  */
-export function classify (state: ClassifyState, routes: readonly CompiledRoute[], options: ClassifyOptions, final: boolean): Decision {
+export function classify (state: ClassifyState, routes: readonly CompiledRoute[], options: ClassifyOptions, final: boolean, catchAll?: CompiledRoute): Decision {
   for (let i = state.nextRoute; i < routes.length; i++) {
     const route = routes[i]
     if (route.match === null) {
@@ -45,19 +47,35 @@ export function classify (state: ClassifyState, routes: readonly CompiledRoute[]
     }
     if (!final) return 'more'
   }
-  return builtin(state, options)
+  return builtin(state, options, final, catchAll)
 }
 
-function builtin (state: SniffContext, options: ClassifyOptions): Decision {
+/**
+ * TLS, h2c and HTTP/1 by the built-in detectors. Bytes none of them claims are
+ * `'unknown'`: the catch-all route's, else the plaintext HTTP server's (which answers
+ * them with its 400). Without a catch-all the HTTP/1 detector is not waited for: the HTTP
+ * server judges the request line itself.
+ */
+function builtin (state: SniffContext, options: ClassifyOptions, final: boolean, catchAll: CompiledRoute | undefined): Decision {
   const bytes = state.bytes
   const tls = looksLikeTls(bytes)
   if (tls === 'match') {
     state.protocol = 'tls'
-    return options.tls ? 'tls' : 'no-route'
+    return options.tls ? 'tls' : catchAll ?? 'no-route'
   }
   if (tls === 'more') return 'more'
   const h2c = detectH2cPreface(bytes)
   if (h2c === 'more') return 'more'
-  state.protocol = h2c === 'match' && options.h2c ? 'h2c' : 'http'
-  return state.protocol === 'h2c' ? 'h2c' : 'plain'
+  if (h2c === 'match') {
+    state.protocol = 'h2c'
+    return options.h2c ? 'h2c' : 'plain'
+  }
+  const h1 = http.detect(bytes)
+  if (h1 === 'more' && !final && catchAll !== undefined) return 'more'
+  if (h1 !== 'no') {
+    state.protocol = 'http'
+    return 'plain'
+  }
+  state.protocol = 'unknown'
+  return catchAll ?? 'plain'
 }

@@ -28,6 +28,8 @@ export interface CompiledRoute {
   readonly match: Matcher | null
   /** The route takes clients that stay silent for `sniffTimeout`. */
   readonly onTimeout: boolean
+  /** The route takes what no detector, route or built-in destination claims (`'unknown'`). */
+  readonly catchAll: boolean
   /** The route needs the whole ClientHello (SNI or ALPN patterns). */
   readonly readsClientHello: boolean
   /** The ALPN values of its `{ tls: { alpn } }` patterns: what a terminating route may agree to. */
@@ -143,7 +145,7 @@ function anyOf (matchers: Matcher[]): Matcher {
 function compileOne (m: Match, route: string, onError: MatcherErrorSink): Matcher {
   if (typeof m === 'string') {
     if (!Object.hasOwn(detectors, m)) {
-      throw new InvalidRouteError(route, `unknown protocol "${m}"; known: ${Object.keys(detectors).join(', ')}, timeout`)
+      throw new InvalidRouteError(route, `unknown protocol "${m}"; known: ${Object.keys(detectors).join(', ')}, timeout, unknown`)
     }
     return protocolMatcher(m as ProtocolName)
   }
@@ -158,7 +160,7 @@ function compileOne (m: Match, route: string, onError: MatcherErrorSink): Matche
       return prefixMatcher(m.prefix, route)
     }
   }
-  throw new InvalidRouteError(route, 'match must be a protocol name, { tls }, { prefix }, a RegExp, a function or \'timeout\'')
+  throw new InvalidRouteError(route, 'match must be a protocol name, { tls }, { prefix }, a RegExp, a function, \'timeout\' or \'unknown\'')
 }
 
 function isTlsMatch (m: Match): m is 'tls' | { tls: TlsMatch } {
@@ -198,11 +200,12 @@ export function compileRoute (name: string, route: TcpRoute, onError: MatcherErr
   const all = Array.isArray(route.match) ? route.match : [route.match]
   if (all.length === 0) throw new InvalidRouteError(name, 'match must not be an empty list')
   const onTimeout = all.includes('timeout')
-  const byBytes = all.filter((m) => m !== 'timeout')
+  const catchAll = all.includes('unknown')
+  const byBytes = all.filter((m) => m !== 'timeout' && m !== 'unknown')
   checkTarget(name, route, canTerminate, all)
   const readsClientHello = byBytes.some(isTlsMatch)
   const match = byBytes.length === 0 ? null : anyOf(byBytes.map((m) => compileOne(m, name, onError)))
   const alpnLists = byBytes.filter(isTlsMatch).map((m) => m === 'tls' ? undefined : list(m.tls.alpn, 'alpn', name))
   const alpn = alpnLists.length > 0 && alpnLists.every((a) => a !== undefined) ? [...new Set(alpnLists.flat() as string[])] : undefined
-  return { name, route, match, onTimeout, readsClientHello, alpn }
+  return { name, route, match, onTimeout, catchAll, readsClientHello, alpn }
 }

@@ -2,10 +2,10 @@
  * Option checks at construction time, each failing with a named error that says which
  * option is wrong and what it takes.
  */
+import { isIP } from 'node:net'
 import type { TlsOptions } from 'node:tls'
 import { InvalidOptionError } from '../errors.js'
 import { parseAuthority } from '../handlers/redirect.js'
-import { isIP } from 'node:net'
 import type { AcmeChallenge, HttpServerTimeouts, MuxOptions, RedirectOptions, TcpRoute } from '../types.js'
 import { TrustList } from './peer.js'
 
@@ -13,6 +13,7 @@ export const DEFAULTS = Object.freeze({
   sniffTimeout: 5000,
   maxSniffBytes: 16384,
   maxPending: 10000,
+  maxPendingPerSource: 256,
   closeGrace: 1000
 })
 
@@ -26,6 +27,7 @@ export interface ResolvedOptions {
   sniffTimeout: number
   maxSniffBytes: number
   maxPending: number
+  maxPendingPerSource: number
   proxyProtocol: { trusted: TrustList, required: boolean } | null
   closeGrace: number
   /** A second, plaintext listener on the same host; `null` for none. */
@@ -194,6 +196,7 @@ export function resolveOptions (options: MuxOptions | undefined): ResolvedOption
     sniffTimeout: o.sniffTimeout === undefined ? DEFAULTS.sniffTimeout : ms('sniffTimeout', o.sniffTimeout, 1),
     maxSniffBytes: o.maxSniffBytes === undefined ? DEFAULTS.maxSniffBytes : ms('maxSniffBytes', o.maxSniffBytes, 64),
     maxPending: o.maxPending === undefined ? DEFAULTS.maxPending : ms('maxPending', o.maxPending, 1),
+    maxPendingPerSource: o.maxPendingPerSource === undefined ? DEFAULTS.maxPendingPerSource : ms('maxPendingPerSource', o.maxPendingPerSource, 1),
     proxyProtocol,
     closeGrace: o.closeGrace === undefined ? DEFAULTS.closeGrace : ms('closeGrace', o.closeGrace, 0),
     httpPort: o.httpPort === undefined ? null : port('httpPort', o.httpPort),

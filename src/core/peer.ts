@@ -1,33 +1,6 @@
-/**
- * The client address a trusted PROXY header names. It replaces what the socket reports,
- * so that everything above (Fastify's `request.ip`, Express's `req.ip`, any
- * `socket.remoteAddress`) sees the real client rather than the load balancer.
- */
-import net, { type Socket } from 'node:net'
+/** Who may send PROXY headers. */
+import net from 'node:net'
 import { InvalidOptionError } from '../errors.js'
-
-export interface Peer {
-  address: string
-  port: number
-}
-
-const kPeer = Symbol('portmux.peer')
-interface WithPeer extends Socket { [kPeer]?: Peer }
-
-/** Make `socket` report `peer` as its remote end. */
-export function setPeer (socket: Socket, peer: Peer): void {
-  ;(socket as WithPeer)[kPeer] = peer
-  Object.defineProperties(socket, {
-    remoteAddress: { value: peer.address, configurable: true },
-    remotePort: { value: peer.port, configurable: true },
-    remoteFamily: { value: net.isIPv6(peer.address) ? 'IPv6' : 'IPv4', configurable: true }
-  })
-}
-
-/** The peer set on `socket` by `setPeer`, if any. */
-export function peerOf (socket: Socket): Peer | undefined {
-  return (socket as WithPeer)[kPeer]
-}
 
 /** Trusted senders of PROXY headers: addresses and CIDRs, IPv4 and IPv6. */
 export class TrustList {

@@ -15,10 +15,14 @@ import { DuplicateRouteError, InvalidRouteError, type PortmuxError } from '../er
 import { classify, type ClassifyOptions, type ClassifyState, type Decision } from './classify.js'
 import { compileRoute, type CompiledRoute } from './match.js'
 import { Counters, DESTINATIONS } from './stats.js'
-import { setPeer, type Peer, type TrustList } from './peer.js'
+import type { TrustList } from './peer.js'
+import { setPeer, setProxyHeader, type Peer } from '../peer.js'
+import type { ProxyHeader } from '../sniff/proxy-header.js'
 import { parseProxyHeader } from '../sniff/proxy-header.js'
 import { PROXY_V2_SIGNATURE } from '../sniff/proxy-v2.js'
 import type { Origin } from './listeners.js'
+import { DeadlineQueue } from './deadlines.js'
+import { SourceCounts, sourceKey } from './sources.js'
 
 /** Who hears of decisions and refusals; `active()` is asked first so that nobody listening costs nothing. */
 export interface Observer {
@@ -42,6 +46,7 @@ function connectionInfo (conn: Pending, route: string): ConnectionInfo {
     info.remoteAddress = conn.peer.address
     info.remotePort = conn.peer.port
   }
+  if (conn.header !== undefined) info.proxyHeader = conn.header
   const hello = conn.hello
   if (conn.protocol === 'tls' && hello !== undefined && hello.verdict === 'match') {
     if (hello.hello.sni !== undefined) info.sni = hello.hello.sni
@@ -62,8 +67,12 @@ export interface Targets {
 export interface PipelineOptions extends ClassifyOptions {
   sniffTimeout: number
   maxSniffBytes: number
-  /** Connections still being sniffed beyond which new ones are closed at once. */
+  /** Connections being sniffed or in the TLS handshake beyond which new ones are closed at once. */
   maxPending: number
+  /** The same, per client source (IPv6 by /64). */
+  maxPendingPerSource: number
+  /** ms from the decision in which a TLS connection must finish its handshake. */
+  handshakeTimeout: number
   /** Peers whose PROXY headers are believed, and whether they must send one. */
   proxyProtocol: { trusted: TrustList, required: boolean } | null
   /** What plaintext HTTP (and h2c) counts as: served, redirected or rejected. */
@@ -81,11 +90,15 @@ function startsLikeProxyHeader (bytes: Buffer): boolean {
 }
 
 const kPending = Symbol('portmux.pending')
+const kHandshake = Symbol('portmux.handshake')
 const kOpen = Symbol('portmux.open')
 const EMPTY = Buffer.alloc(0)
 
 interface MuxSocket extends Socket {
+  /** While being sniffed. */
   [kPending]?: Pending
+  /** Decided TLS whose handshake has not finished: still counted against the limits. */
+  [kHandshake]?: Pending
   [kOpen]?: Set<Socket>
 }
 
@@ -98,11 +111,16 @@ class Pending implements ClassifyState {
   hello: ClientHelloResult | undefined = undefined
   helloLength = -1
   nextRoute = 0
-  timer: NodeJS.Timeout | null = null
+  /** When the sniff (then the TLS handshake) deadline passes; set by its `DeadlineQueue`. */
+  deadline = 0
+  /** The key this connection is counted under per source; `undefined` when not counted. */
+  source: string | undefined = undefined
   /** A trusted peer: its first bytes may be a PROXY header, read before sniffing. */
   expectHeader = false
   /** The client the PROXY header named. */
   peer: Peer | undefined = undefined
+  /** The PROXY header a trusted peer sent. */
+  header: ProxyHeader | undefined = undefined
 
   constructor (readonly pipeline: Pipeline, readonly socket: MuxSocket, readonly maxSniffBytes: number, readonly origin: Origin) {}
 }
@@ -115,7 +133,7 @@ function onReadable (this: MuxSocket): void {
     conn.bytes = conn.bytes.length === 0 ? chunk : Buffer.concat([conn.bytes, chunk])
   }
   const eof = (this as WithReadableState)._readableState?.ended === true
-  conn.pipeline.evaluate(conn, eof ? 'client-closed' : conn.bytes.length >= conn.maxSniffBytes ? 'limit' : null)
+  conn.pipeline.evaluate(conn, eof ? 'client-closed' : conn.bytes.length >= conn.maxSniffBytes ? 'max-sniff-bytes' : null)
 }
 
 function onEnd (this: MuxSocket): void {
@@ -134,17 +152,24 @@ function onClose (this: MuxSocket): void {
 }
 
 function onSniffTimeout (conn: Pending): void {
-  conn.timer = null
   conn.pipeline.evaluate(conn, 'sniff-timeout')
 }
 
 function onServedClose (this: MuxSocket): void {
   this[kOpen]?.delete(this)
+  const conn = this[kHandshake]
+  if (conn !== undefined) conn.pipeline.secured(this)
 }
 
 export class Pipeline {
   private readonly routes: CompiledRoute[] = []
-  private readonly pending = new Set<Pending>()
+  /** The first route matching `'unknown'`. */
+  private catchAll: CompiledRoute | undefined = undefined
+  /** Connections being sniffed, in accept order (so in deadline order). */
+  private readonly pending = new DeadlineQueue<Pending>(onSniffTimeout)
+  /** Decided TLS connections in their handshake, in decision order. */
+  private readonly handshakes = new DeadlineQueue<Pending>((conn) => { this.handshakeExpired(conn) })
+  private readonly sources: SourceCounts
   /** Open connections handed to the built-in destinations, and to each raw route. */
   private readonly served: Record<Destination, Set<Socket>> = { https: new Set(), http: new Set(), redirect: new Set(), reject: new Set() }
   private readonly routed = new Map<string, Set<Socket>>()
@@ -156,19 +181,24 @@ export class Pipeline {
     private readonly targets: Targets,
     private readonly report: (err: PortmuxError) => void,
     private readonly observer: Observer
-  ) {}
+  ) {
+    this.sources = new SourceCounts(options.maxPendingPerSource)
+  }
 
   addRoute (name: string, route: TcpRoute): void {
     if (typeof name !== 'string' || name.length === 0) throw new InvalidRouteError(String(name), 'the name must be a non-empty string')
     if (route === null || typeof route !== 'object') throw new InvalidRouteError(name, 'the route must be an object')
     if (this.routes.some((r) => r.name === name)) throw new DuplicateRouteError(name)
-    const compiled = compileRoute(name, route, (err) => {
-      this.counters.error(err.code)
-      this.report(err)
-    }, this.options.tls)
+    const compiled = compileRoute(name, route, this.report, this.options.tls)
     this.routes.push(compiled)
+    if (compiled.catchAll && this.catchAll === undefined) this.catchAll = compiled
     this.routed.set(name, new Set())
     this.counters.decidedRoutes.set(name, 0)
+  }
+
+  /** Count an error by its code: every `PortmuxError` reported passes here. */
+  countError (code: string): void {
+    this.counters.error(code)
   }
 
   /** Count how a proxied connection went. */
@@ -176,29 +206,55 @@ export class Pipeline {
     this.counters.proxy[outcome]++
   }
 
-  /** Start sniffing a newly accepted socket; `origin` is the listener that accepted it. */
+  /**
+   * Start sniffing a newly accepted socket; `origin` is the listener that accepted it.
+   * Connections being sniffed or in their TLS handshake count against `maxPending` and, per
+   * client source, `maxPendingPerSource` (a trusted PROXY peer is counted by the client its
+   * header names instead).
+   */
   accept (socket: MuxSocket, origin: Origin): void {
     this.counters.accepted++
     if (!this.accepting) {
-      this.counters.closed['server-closing']++
-      socket.destroy()
+      this.refuseAtAccept(socket, 'server-closing')
       return
     }
-    if (this.pending.size >= this.options.maxPending) {
-      this.counters.closed.limit++
-      socket.destroy()
+    if (this.pending.size + this.handshakes.size >= this.options.maxPending) {
+      this.refuseAtAccept(socket, 'max-pending')
+      return
+    }
+    const pp = this.options.proxyProtocol
+    const trusted = pp !== null && pp.trusted.has(socket.remoteAddress)
+    const source = trusted ? undefined : sourceKey(socket.remoteAddress)
+    if (source !== undefined && !this.sources.take(source)) {
+      this.refuseAtAccept(socket, 'max-pending-per-source')
       return
     }
     const conn = new Pending(this, socket, this.options.maxSniffBytes, origin)
-    const pp = this.options.proxyProtocol
-    if (pp !== null && pp.trusted.has(socket.remoteAddress)) conn.expectHeader = true
+    conn.source = source
+    conn.expectHeader = trusted
     socket[kPending] = conn
     socket.on('readable', onReadable)
     socket.on('end', onEnd)
     socket.on('error', onError)
     socket.on('close', onClose)
-    conn.timer = setTimeout(onSniffTimeout, this.options.sniffTimeout, conn)
-    this.pending.add(conn)
+    this.pending.add(conn, this.options.sniffTimeout)
+  }
+
+  /** Close a connection at accept time, before any byte was read. */
+  private refuseAtAccept (socket: Socket, reason: CloseReason): void {
+    this.counters.closed[reason]++
+    if (this.observer.active()) {
+      this.observer.refusal({
+        protocol: '',
+        remoteAddress: socket.remoteAddress,
+        remotePort: socket.remotePort,
+        localAddress: socket.localAddress,
+        localPort: socket.localPort,
+        bytes: EMPTY,
+        reason
+      })
+    }
+    socket.destroy()
   }
 
   /**
@@ -220,7 +276,7 @@ export class Pipeline {
       this.refuse(conn, final)
       return
     }
-    const decision = classify(conn, this.routes, this.options, final !== null)
+    const decision = classify(conn, this.routes, this.options, final !== null, this.catchAll)
     if (decision === 'more') {
       if (final !== null) this.refuse(conn, final)
       return
@@ -264,7 +320,19 @@ export class Pipeline {
     }
     conn.expectHeader = false
     const { header, length } = result
-    if (header.command === 'proxy' && header.source !== undefined) conn.peer = header.source
+    conn.header = header
+    if (header.command === 'proxy' && header.source !== undefined) {
+      conn.peer = header.source
+      // From now on the client it names is the source counted.
+      const source = sourceKey(header.source.address)
+      if (source !== undefined) {
+        if (!this.sources.take(source)) {
+          this.refuse(conn, 'max-pending-per-source')
+          return false
+        }
+        conn.source = source
+      }
+    }
     conn.bytes = conn.bytes.subarray(length)
     this.counters.proxyHeaders++
     return conn.bytes.length > 0 || final !== null
@@ -273,6 +341,7 @@ export class Pipeline {
   /** Close a connection that is still being sniffed, counting why. */
   refuse (conn: Pending, reason: CloseReason): void {
     if (!this.release(conn)) return
+    this.giveSource(conn)
     this.counters.closed[reason]++
     if (this.observer.active()) {
       const { route: _route, ...rest } = connectionInfo(conn, '')
@@ -281,15 +350,11 @@ export class Pipeline {
     conn.socket.destroy()
   }
 
-  /** Leave the sniffing state: the one place the timer is cleared and the listeners removed. */
+  /** Leave the sniffing state: the one place the deadline is dropped and the listeners removed. */
   private release (conn: Pending): boolean {
     const socket = conn.socket
     if (socket[kPending] !== conn) return false
     socket[kPending] = undefined
-    if (conn.timer !== null) {
-      clearTimeout(conn.timer)
-      conn.timer = null
-    }
     socket.removeListener('readable', onReadable)
     socket.removeListener('end', onEnd)
     socket.removeListener('error', onError)
@@ -305,12 +370,20 @@ export class Pipeline {
     const open = route !== null ? this.routed.get(route.name) as Set<Socket> : this.served[destination]
     const max = route?.route.maxConnections
     if (max !== undefined && open.size >= max) {
-      this.refuse(conn, 'limit')
+      this.refuse(conn, 'max-connections')
       return
     }
     this.release(conn)
+    // TLS stays counted against the limits until its handshake is done; the rest leaves them here.
+    if (decision === 'tls' || route?.route.terminateTls === true) {
+      socket[kHandshake] = conn
+      this.handshakes.add(conn, this.options.handshakeTimeout)
+    } else {
+      this.giveSource(conn)
+    }
     if (conn.bytes.length > 0) socket.unshift(conn.bytes)
     if (conn.peer !== undefined) setPeer(socket, conn.peer)
+    if (conn.header !== undefined) setProxyHeader(socket, conn.header)
     open.add(socket)
     socket[kOpen] = open
     socket.on('close', onServedClose)
@@ -328,6 +401,35 @@ export class Pipeline {
     else this.targets.plain(socket, conn.origin)
   }
 
+  private giveSource (conn: Pending): void {
+    if (conn.source === undefined) return
+    this.sources.give(conn.source)
+    conn.source = undefined
+  }
+
+  /** The TLS handshake of a decided connection finished (or the connection closed): it leaves the limits. */
+  secured (socket: MuxSocket): void {
+    const conn = socket[kHandshake]
+    if (conn === undefined) return
+    socket[kHandshake] = undefined
+    this.handshakes.delete(conn)
+    this.giveSource(conn)
+  }
+
+  /** A TLS connection that has not finished its handshake `handshakeTimeout` ms after the decision. */
+  private handshakeExpired (conn: Pending): void {
+    const socket = conn.socket
+    if (socket[kHandshake] !== conn) return
+    socket[kHandshake] = undefined
+    this.giveSource(conn)
+    this.counters.closed['handshake-timeout']++
+    if (this.observer.active()) {
+      const { route: _route, ...rest } = connectionInfo(conn, '')
+      this.observer.refusal({ ...rest, reason: 'handshake-timeout' })
+    }
+    socket.destroy()
+  }
+
   /** Stop taking new connections and close those still being sniffed. */
   stopAccepting (): void {
     this.accepting = false
@@ -337,6 +439,11 @@ export class Pipeline {
   /** Connections still being sniffed. */
   pendingCount (): number {
     return this.pending.size
+  }
+
+  /** Decided TLS connections still in their handshake. */
+  handshakeCount (): number {
+    return this.handshakes.size
   }
 
   resumeAccepting (): void {
@@ -364,6 +471,6 @@ export class Pipeline {
     for (const d of DESTINATIONS) open[d] = this.served[d].size
     const routes: Record<string, number> = {}
     for (const [name, set] of this.routed) routes[name] = set.size
-    return this.counters.snapshot(this.pending.size, open, routes)
+    return this.counters.snapshot(this.pending.size, this.handshakes.size, open, routes)
   }
 }

@@ -112,6 +112,7 @@ export class MuxServer extends net.Server {
       redirect: o.redirect,
       http2: o.http2,
       mainPort: () => this.mainPort(),
+      secured: (socket) => { this.pipeline.secured(socket) },
       ...o.timeouts
     }, this)
 
@@ -119,6 +120,8 @@ export class MuxServer extends net.Server {
       sniffTimeout: o.sniffTimeout,
       maxSniffBytes: o.maxSniffBytes,
       maxPending: o.maxPending,
+      maxPendingPerSource: o.maxPendingPerSource,
+      handshakeTimeout: tls?.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
       proxyProtocol: o.proxyProtocol,
       tls: o.tls !== null,
       h2c: o.http2,
@@ -230,6 +233,7 @@ export class MuxServer extends net.Server {
     const r = route.route
     if (r.terminateTls === true) {
       this.terminator.terminate(socket, route.name, route.alpn, info, (decrypted, decryptedInfo) => {
+        this.pipeline.secured(socket)
         this.finish(decrypted, r, decryptedInfo)
       })
       return
@@ -258,7 +262,9 @@ export class MuxServer extends net.Server {
       this.logger?.debugEnabled() === true
   }
 
+  /** The one report path of every `PortmuxError`: counted in `stats().errors`, then logged or emitted. */
   private readonly reportError = (err: PortmuxError): void => {
+    this.pipeline.countError(err.code)
     if (this.logger !== undefined) this.logger.warn({ err }, err.message)
     else if (this.listenerCount('warning') > 0) this.emit('warning', err)
   }

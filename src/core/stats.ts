@@ -1,7 +1,8 @@
 import type { CloseReason, Destination, MuxStats, ProxyOutcome } from '../types.js'
 
 export const CLOSE_REASONS: readonly CloseReason[] = [
-  'sniff-timeout', 'client-closed', 'client-error', 'no-route', 'limit', 'proxy-header', 'server-closing'
+  'sniff-timeout', 'client-closed', 'client-error', 'no-route', 'max-pending', 'max-pending-per-source',
+  'max-sniff-bytes', 'max-connections', 'handshake-timeout', 'proxy-header', 'server-closing'
 ]
 export const DESTINATIONS: readonly Destination[] = ['https', 'http', 'redirect', 'reject']
 export const PROXY_OUTCOMES: readonly ProxyOutcome[] = [
@@ -32,10 +33,11 @@ export class Counters {
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1)
   }
 
-  snapshot (pending: number, open: Record<Destination, number>, openRoutes: Record<string, number>): MuxStats {
+  snapshot (pending: number, handshakes: number, open: Record<Destination, number>, openRoutes: Record<string, number>): MuxStats {
     return {
       accepted: this.accepted,
       pending,
+      handshakes,
       proxyHeaders: this.proxyHeaders,
       open: { ...open, routes: openRoutes },
       decided: { ...this.decided, routes: Object.fromEntries(this.decidedRoutes) },

@@ -17,7 +17,7 @@ import type net from 'node:net'
 import type { Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls'
 import type { HttpServerTimeouts, RedirectOptions } from '../types.js'
-import { peerOf, setPeer } from '../core/peer.js'
+import { inheritPeer } from '../peer.js'
 import { redirectListener, redirectToMainPort, refuseConnect, rejectListener } from './redirect.js'
 
 export type PlaintextMode = 'serve' | 'redirect' | 'reject'
@@ -30,6 +30,8 @@ export interface HttpServersOptions extends HttpServerTimeouts {
   http2: boolean
   /** The port of the main (TLS) listener: where redirects from `httpPort` go. */
   mainPort: () => number | undefined
+  /** A TLS handshake finished on this accepted socket. */
+  secured: (socket: Socket) => void
 }
 
 // EventEmitter listeners take anything; the outer server passes them through untouched.
@@ -60,13 +62,13 @@ interface Marked extends Socket {
   _httpMessage?: unknown
 }
 
-function onSecureConnection (this: unknown, tlsSocket: TLSSocket & { _parent?: Marked }): void {
+function onSecureConnection (this: InnerServer & Owned, tlsSocket: TLSSocket & { _parent?: Marked }): void {
   const raw = tlsSocket._parent
   if (raw === undefined || raw === null) return
   raw[kTls] = tlsSocket
+  this[kOwner]?.secured(raw)
   // The client a trusted PROXY header named is the TLS socket's peer too.
-  const peer = peerOf(raw)
-  if (peer !== undefined) setPeer(tlsSocket, peer)
+  inheritPeer(raw, tlsSocket)
 }
 
 /**
@@ -144,12 +146,14 @@ function onSession (this: InnerServer & Owned, session: Counted): void {
   session.on('stream', onStream)
   session.once('close', onSessionClose)
   // An h2c session that only gets redirects or refusals has nothing to wait for.
-  const timeout = this === owner.h2c && owner.refusesH2c ? (owner.sessionTimeout || REFUSING_SESSION_TIMEOUT) : owner.sessionTimeout
+  const timeout = this === owner.h2c && owner.refusesH2c ? (owner.sessionTimeout ?? REFUSING_SESSION_TIMEOUT) : (owner.sessionTimeout ?? SESSION_TIMEOUT)
   if (timeout > 0) session.setTimeout(timeout, closeIdleSession)
 }
 
 /** ms an idle h2c session on a redirecting or refusing port stays open when no `http2SessionTimeout` is set. */
 const REFUSING_SESSION_TIMEOUT = 10_000
+/** ms an idle HTTP/2 session stays open when no `http2SessionTimeout` is set (Fastify's default too). */
+const SESSION_TIMEOUT = 72_000
 
 function onSessionClose (this: Counted): void {
   this[kOwner]?.sessions.delete(this)
@@ -167,8 +171,13 @@ function onStreamClose (this: OwnedStream): void {
   if (session !== undefined) session[kStreams] = (session[kStreams] ?? 1) - 1
 }
 
+/**
+ * An idle session gets GOAWAY; one that had GOAWAY already (by a close, or from nghttp2
+ * itself after a flood of resets) and is still here a whole timeout later is destroyed.
+ */
 function closeIdleSession (this: ServerHttp2Session): void {
-  this.close()
+  if (this.closed) this.destroy()
+  else this.close()
 }
 
 /**
@@ -192,9 +201,12 @@ export class HttpServers {
   readonly plain: http.Server
   readonly h2c: Http2Server | null
   readonly sessions = new Set<ServerHttp2Session>()
-  readonly sessionTimeout: number
+  /** `http2SessionTimeout` as given; `undefined` for portmux's defaults. */
+  readonly sessionTimeout: number | undefined
   /** The h2c server redirects or refuses rather than serving the app. */
   readonly refusesH2c: boolean
+  /** Told when a TLS handshake finishes. */
+  readonly secured: (socket: Socket) => void
   /** The servers that serve the app, with the events they take from the outer server. */
   private readonly routes: Array<[InnerServer, ReadonlySet<string>]> = []
   private tracking = false
@@ -205,7 +217,8 @@ export class HttpServers {
    * `req.socket.server`, e.g. for `'upgrade'`).
    */
   constructor (options: HttpServersOptions, private readonly owner: net.Server) {
-    this.sessionTimeout = options.http2SessionTimeout ?? 0
+    this.sessionTimeout = options.http2SessionTimeout
+    this.secured = options.secured
     const servesPlain = options.tls === null || options.plaintext === 'serve'
     this.refusesH2c = !servesPlain
 

@@ -9,7 +9,7 @@
  */
 import type { Socket } from 'node:net'
 import tls, { type TLSSocket, type TlsOptions } from 'node:tls'
-import { peerOf, setPeer } from '../core/peer.js'
+import { inheritPeer } from '../peer.js'
 import type { ConnectionInfo } from '../types.js'
 
 export type Decrypted = (socket: TLSSocket, info: ConnectionInfo) => void
@@ -25,8 +25,7 @@ function onSecureConnection (tlsSocket: TLSSocket & { _parent?: Waiting | null }
     return
   }
   raw[kPending] = undefined
-  const peer = peerOf(raw)
-  if (peer !== undefined) setPeer(tlsSocket, peer)
+  inheritPeer(raw, tlsSocket)
   const info: ConnectionInfo = { ...pending.info }
   if (typeof tlsSocket.alpnProtocol === 'string') info.alpn = [tlsSocket.alpnProtocol]
   pending.next(tlsSocket, info)

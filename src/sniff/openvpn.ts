@@ -18,8 +18,12 @@ const NET_TIME_BYTES = 4
 
 const PLAIN_LENGTH = SESSION_END + ZERO_TAIL_BYTES
 const TLS_AUTH_FIXED = SESSION_END + REPLAY_ID_BYTES + NET_TIME_BYTES + ZERO_TAIL_BYTES
-/** HMAC output sizes: MD5/MD4, SHA-1/RIPEMD-160, SHA-224, SHA-256, SHA-384, SHA-512. */
-const HMAC_SIZES: readonly number[] = [16, 20, 28, 32, 48, 64]
+/**
+ * HMAC output sizes of the digests `--auth` accepts: MD5/MD4 (16), SHA-1/RIPEMD-160 (20),
+ * SHA-224/SHA3-224/SHA-512/224 (28), SHA-256/SHA3-256/BLAKE2s/SM3 (32), MD5-SHA1 (36, OpenSSL's
+ * concatenation of the two), SHA-384/SHA3-384 (48), SHA-512/SHA3-512/BLAKE2b/whirlpool (64).
+ */
+const HMAC_SIZES: readonly number[] = [16, 20, 28, 32, 36, 48, 64]
 const TLS_CRYPT_TAG_BYTES = 32
 const TLS_CRYPT_LENGTH = SESSION_END + REPLAY_ID_BYTES + NET_TIME_BYTES + TLS_CRYPT_TAG_BYTES + ZERO_TAIL_BYTES
 /** Room for encrypted early-negotiation TLVs in a tls-crypt(-v2) reset. */
@@ -105,7 +109,7 @@ function judgeV2 (bytes: Uint8Array, at: number, length: number): Verdict {
  * wrapped (offsets are in the packet, counting the opcode as 0):
  *
  * - none:         9 ack count (0), 10 message packet id (0)                      → 14 bytes
- * - --tls-auth:   9 HMAC (16–64 bytes: MD5…SHA-512), then replay packet id (4), net time (4),
+ * - --tls-auth:   9 HMAC (16, 20, 28, 32, 36, 48 or 64 bytes: MD5…SHA-512), then replay packet id (4), net time (4),
  *                 ack count (0), message packet id (0)                           → 22 + HMAC
  * - --tls-crypt:  9 replay packet id (4), net time (4), 32-byte tag, then 5 encrypted bytes
  *                 (the ack count and message id above)                           → 54 bytes
@@ -122,6 +126,10 @@ function judgeV2 (bytes: Uint8Array, at: number, length: number): Verdict {
  * length, waits (`'more'`) until the whole first packet is there, and judges that packet
  * and nothing after it. `'no'` comes as soon as a field already seen rules every wrapping
  * out (first byte, length, opcode, the plain reset's zeros).
+ *
+ * The tls-auth resets with HMACs of 32, 36, 48 and 64 bytes (54, 58, 70 and 86 bytes long) fall
+ * inside the tls-crypt lengths; such a packet is judged both ways and matches when either
+ * wrapping fits it (a 36-byte MD5-SHA1 HMAC was once refused here, read as a bad tls-crypt).
  *
  * Certainty, per wrapping: plain and tls-auth resets carry 5 known zero bytes, a nonzero
  * replay id at a place fixed by the length, and a length that is one of a few values;

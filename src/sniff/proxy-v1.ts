@@ -129,7 +129,7 @@ function parseUnknown (bytes: Uint8Array, i: number): ProxyParseResult {
     const after = byteAt(bytes, i + 1)
     if (after < 0) return stop(after, 'bad-line-end')
     if (after !== LF) return no('bad-line-end')
-    const header: ProxyHeader = { version: 1, command: 'proxy', family: 'unknown', transport: 'unspec', tlvs: [] }
+    const header: ProxyHeader = { version: 1, command: 'proxy', family: 'unknown', transport: 'unspec', tlvs: { raw: [] } }
     return { verdict: 'match', header, length: i + 2 }
   }
 }
@@ -165,7 +165,7 @@ function parseTcp (bytes: Uint8Array, i: number, family: 4 | 6): ProxyParseResul
     transport: 'stream',
     source: { address: source, port: sourcePort },
     destination: { address: destination, port: destinationPort },
-    tlvs: []
+    tlvs: { raw: [] }
   }
   return { verdict: 'match', header, length: destinationPortEnd + 2 }
 }

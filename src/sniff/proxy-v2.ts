@@ -11,10 +11,20 @@
  *     TLVs            type (1), length (2, big-endian), value — until the end of `len`
  *
  * LOCAL (health checks from the proxy itself) means "use the real connection's addresses"; so do
- * UNSPEC family or transport. A PP2_TYPE_CRC32C TLV, when present, is verified. Unknown TLVs are
- * kept as they are: the caller decides what to do with them.
+ * UNSPEC family or transport, and the UNIX family: a socket path is no client address, so the
+ * header reports the paths (`paths`) and no `source`, and the real connection's addresses stay
+ * (the specification lets a receiver ignore addresses it cannot use).
+ *
+ * TLVs are read strictly, each inside the header's `len`: the registered types (ALPN, AUTHORITY,
+ * CRC32C, NOOP, UNIQUE_ID, SSL with its sub-TLVs, NETNS) and the AWS (0xEA) and Azure (0xEE)
+ * custom types are decoded into `tlvs`, and a malformed one refuses the header: a value of the
+ * wrong size or encoding, a sub-TLV running past its SSL TLV, a CRC32C that does not verify, a
+ * second copy of a type that may appear once. Every TLV, decoded or not, is also kept in
+ * `tlvs.raw`; unknown types are the caller's to judge.
  */
-import type { ProxyEncodeOptions, ProxyFamily, ProxyHeader, ProxyParseResult, ProxyTlv, ProxyTransport } from './proxy-header.js'
+import type {
+  ProxyEncodeOptions, ProxyFamily, ProxyHeader, ProxyParseResult, ProxySslInfo, ProxyTlv, ProxyTlvs, ProxyTransport
+} from './proxy-header.js'
 import { formatIpv4, formatIpv6, pairAddresses } from './ip.js'
 
 /** The 12 bytes every version 2 header starts with. */
@@ -32,6 +42,21 @@ export const PP2_TYPE_NOOP = 0x04
 export const PP2_TYPE_UNIQUE_ID = 0x05
 export const PP2_TYPE_SSL = 0x20
 export const PP2_TYPE_NETNS = 0x30
+/** Sub-TLVs of PP2_TYPE_SSL. */
+export const PP2_SUBTYPE_SSL_VERSION = 0x21
+export const PP2_SUBTYPE_SSL_CN = 0x22
+export const PP2_SUBTYPE_SSL_CIPHER = 0x23
+export const PP2_SUBTYPE_SSL_SIG_ALG = 0x24
+export const PP2_SUBTYPE_SSL_KEY_ALG = 0x25
+/** Bits of PP2_TYPE_SSL's `client` field. */
+export const PP2_CLIENT_SSL = 0x01
+export const PP2_CLIENT_CERT_CONN = 0x02
+export const PP2_CLIENT_CERT_SESS = 0x04
+/** Custom types in common use: AWS (subtype 0x01 PP2_SUBTYPE_AWS_VPCE_ID) and Azure (subtype 0x01 LINKID). */
+export const PP2_TYPE_AWS = 0xea
+export const PP2_SUBTYPE_AWS_VPCE_ID = 0x01
+export const PP2_TYPE_AZURE = 0xee
+export const PP2_SUBTYPE_AZURE_PRIVATEENDPOINT_LINKID = 0x01
 
 const VERSION_2 = 0x2
 const COMMAND_LOCAL = 0x0
@@ -49,6 +74,14 @@ const ADDRESS_LENGTH = [0, 12, 36, 216] as const
 const UNIX_PATH_LENGTH = 108
 const TLV_HEADER_LENGTH = 3
 const CRC32C_LENGTH = 4
+/** PP2_TYPE_SSL: client (1) and verify (4) before its sub-TLVs. */
+const SSL_FIXED_LENGTH = 5
+/** The specification caps PP2_TYPE_UNIQUE_ID at 128 bytes. */
+const UNIQUE_ID_MAX_LENGTH = 128
+/** An ALPN protocol id is 1–255 bytes (RFC 7301). */
+const ALPN_MAX_LENGTH = 255
+/** Azure's LINKID: subtype (1), then a 32-bit little-endian integer. */
+const AZURE_LINKID_LENGTH = 1 + 4
 
 const FAMILY_NAMES: readonly ProxyFamily[] = ['unknown', 'tcp4', 'tcp6', 'unix']
 const TRANSPORT_NAMES: readonly ProxyTransport[] = ['unspec', 'stream', 'dgram']
@@ -87,6 +120,10 @@ function u16 (bytes: Uint8Array, at: number): number {
   return (bytes[at] << 8) | bytes[at + 1]
 }
 
+function u32 (bytes: Uint8Array, at: number): number {
+  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0
+}
+
 /** A UNIX socket path from its NUL-padded 108 bytes; an abstract name (leading NUL) gets an `@`. */
 function unixPath (bytes: Uint8Array, at: number): string {
   const abstract = bytes[at] === 0
@@ -97,7 +134,10 @@ function unixPath (bytes: Uint8Array, at: number): string {
   return abstract ? '@' + path : path
 }
 
-/** Read the two ends of the address block at offset 16. */
+/**
+ * Read the two ends of the address block at offset 16: IP addresses into `source` and
+ * `destination`, UNIX socket paths into `paths` (no usable client address).
+ */
 function readAddresses (bytes: Uint8Array, family: number, header: ProxyHeader): void {
   const at = PROXY_V2_HEADER_LENGTH
   if (family === FAMILY_INET) {
@@ -107,31 +147,162 @@ function readAddresses (bytes: Uint8Array, family: number, header: ProxyHeader):
     header.source = { address: formatIpv6(bytes, at), port: u16(bytes, at + 32) }
     header.destination = { address: formatIpv6(bytes, at + 16), port: u16(bytes, at + 34) }
   } else {
-    header.source = { address: unixPath(bytes, at), port: 0 }
-    header.destination = { address: unixPath(bytes, at + UNIX_PATH_LENGTH), port: 0 }
+    header.paths = { source: unixPath(bytes, at), destination: unixPath(bytes, at + UNIX_PATH_LENGTH) }
   }
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/** `bytes[start, end)` as UTF-8, or `undefined` when it is not valid UTF-8 or holds a NUL. */
+function utf8 (bytes: Uint8Array, start: number, end: number): string | undefined {
+  for (let i = start; i < end; i++) if (bytes[i] === 0) return undefined
+  try {
+    return UTF8.decode(bytes.subarray(start, end))
+  } catch {
+    return undefined
+  }
+}
+
+/** `bytes[start, end)` as printable US-ASCII (space to `~`), or `undefined`. */
+function ascii (bytes: Uint8Array, start: number, end: number): string | undefined {
+  let out = ''
+  for (let i = start; i < end; i++) {
+    const b = bytes[i]
+    if (b < 0x20 || b > 0x7e) return undefined
+    out += String.fromCharCode(b)
+  }
+  return out
+}
+
+/** A non-empty text value, decoded by `decode`; `undefined` when empty or badly encoded. */
+function text (bytes: Uint8Array, start: number, end: number, decode: typeof ascii): string | undefined {
+  return end > start ? decode(bytes, start, end) : undefined
+}
+
+const SSL_TEXT_FIELDS: ReadonlyMap<number, { key: 'version' | 'cn' | 'cipher' | 'sigAlg' | 'keyAlg', decode: typeof ascii }> = new Map([
+  [PP2_SUBTYPE_SSL_VERSION, { key: 'version', decode: ascii }],
+  [PP2_SUBTYPE_SSL_CN, { key: 'cn', decode: utf8 }],
+  [PP2_SUBTYPE_SSL_CIPHER, { key: 'cipher', decode: ascii }],
+  [PP2_SUBTYPE_SSL_SIG_ALG, { key: 'sigAlg', decode: ascii }],
+  [PP2_SUBTYPE_SSL_KEY_ALG, { key: 'keyAlg', decode: ascii }]
+] as const)
+
+/** Walk the TLVs of `bytes[start, end)`, calling `each` with type and value bounds; a reason or `undefined`. */
+function walkTlvs (bytes: Uint8Array, start: number, end: number, each: (type: number, from: number, to: number) => string | undefined): string | undefined {
+  for (let p = start; p < end;) {
+    if (p + TLV_HEADER_LENGTH > end) return 'bad-tlv'
+    const from = p + TLV_HEADER_LENGTH
+    const to = from + u16(bytes, p + 1)
+    if (to > end) return 'bad-tlv'
+    const reason = each(bytes[p], from, to)
+    if (reason !== undefined) return reason
+    p = to
+  }
+  return undefined
+}
+
+/** PP2_TYPE_SSL's value `bytes[from, to)`: client bits, verify, then sub-TLVs inside it; or a reason. */
+function readSsl (bytes: Uint8Array, from: number, to: number): ProxySslInfo | string {
+  if (to - from < SSL_FIXED_LENGTH) return 'bad-ssl-tlv'
+  const client = bytes[from]
+  const ssl: ProxySslInfo = {
+    client,
+    ssl: (client & PP2_CLIENT_SSL) !== 0,
+    certConnection: (client & PP2_CLIENT_CERT_CONN) !== 0,
+    certSession: (client & PP2_CLIENT_CERT_SESS) !== 0,
+    verify: u32(bytes, from + 1),
+    raw: []
+  }
+  const reason = walkTlvs(bytes, from + SSL_FIXED_LENGTH, to, (type, start, end) => {
+    const field = SSL_TEXT_FIELDS.get(type)
+    if (field !== undefined) {
+      if (ssl[field.key] !== undefined) return 'duplicate-tlv'
+      const value = text(bytes, start, end, field.decode)
+      if (value === undefined) return 'bad-ssl-tlv'
+      ssl[field.key] = value
+    }
+    ssl.raw.push({ type, value: new Uint8Array(bytes.subarray(start, end)) })
+    return undefined
+  })
+  return reason ?? ssl
 }
 
 /**
  * Read the TLVs in `bytes[start, end)` into `tlvs`; a CRC32C TLV is checked against the header
  * `bytes[0, end)`. Returns a reason, or `undefined` when all is well.
  */
-function readTlvs (bytes: Uint8Array, start: number, end: number, tlvs: ProxyTlv[]): string | undefined {
-  for (let p = start; p < end;) {
-    if (p + TLV_HEADER_LENGTH > end) return 'bad-tlv'
-    const type = bytes[p]
-    const valueStart = p + TLV_HEADER_LENGTH
-    const valueEnd = valueStart + u16(bytes, p + 1)
-    if (valueEnd > end) return 'bad-tlv'
-    if (type === PP2_TYPE_CRC32C) {
-      if (valueEnd - valueStart !== CRC32C_LENGTH) return 'bad-crc32c'
-      const expected = ((bytes[valueStart] << 24) | (bytes[valueStart + 1] << 16) | (bytes[valueStart + 2] << 8) | bytes[valueStart + 3]) >>> 0
-      if (crc32c(bytes, end, valueStart) !== expected) return 'bad-crc32c'
+function readTlvs (bytes: Uint8Array, start: number, end: number, tlvs: ProxyTlvs): string | undefined {
+  return walkTlvs(bytes, start, end, (type, from, to) => {
+    const reason = readTlv(bytes, type, from, to, end, tlvs)
+    if (reason === undefined) tlvs.raw.push({ type, value: new Uint8Array(bytes.subarray(from, to)) })
+    return reason
+  })
+}
+
+/** Decode one TLV, value `bytes[from, to)`, into `tlvs`; a reason, or `undefined` when all is well. */
+function readTlv (bytes: Uint8Array, type: number, from: number, to: number, end: number, tlvs: ProxyTlvs): string | undefined {
+  const size = to - from
+  switch (type) {
+    case PP2_TYPE_ALPN: {
+      if (tlvs.alpn !== undefined) return 'duplicate-tlv'
+      const alpn = size <= ALPN_MAX_LENGTH ? text(bytes, from, to, ascii) : undefined
+      if (alpn === undefined) return 'bad-alpn'
+      tlvs.alpn = alpn
+      return undefined
     }
-    tlvs.push({ type, value: new Uint8Array(bytes.subarray(valueStart, valueEnd)) })
-    p = valueEnd
+    case PP2_TYPE_AUTHORITY: {
+      if (tlvs.authority !== undefined) return 'duplicate-tlv'
+      const authority = text(bytes, from, to, utf8)
+      if (authority === undefined) return 'bad-authority'
+      tlvs.authority = authority
+      return undefined
+    }
+    case PP2_TYPE_CRC32C: {
+      if (tlvs.crc32c !== undefined) return 'duplicate-tlv'
+      if (size !== CRC32C_LENGTH) return 'bad-crc32c'
+      const expected = u32(bytes, from)
+      if (crc32c(bytes, end, from) !== expected) return 'bad-crc32c'
+      tlvs.crc32c = expected
+      return undefined
+    }
+    case PP2_TYPE_UNIQUE_ID:
+      if (tlvs.uniqueId !== undefined) return 'duplicate-tlv'
+      if (size > UNIQUE_ID_MAX_LENGTH) return 'bad-unique-id'
+      tlvs.uniqueId = new Uint8Array(bytes.subarray(from, to))
+      return undefined
+    case PP2_TYPE_SSL: {
+      if (tlvs.ssl !== undefined) return 'duplicate-tlv'
+      const ssl = readSsl(bytes, from, to)
+      if (typeof ssl === 'string') return ssl
+      tlvs.ssl = ssl
+      return undefined
+    }
+    case PP2_TYPE_NETNS: {
+      if (tlvs.netns !== undefined) return 'duplicate-tlv'
+      const netns = text(bytes, from, to, ascii)
+      if (netns === undefined) return 'bad-netns'
+      tlvs.netns = netns
+      return undefined
+    }
+    case PP2_TYPE_AWS: {
+      if (size === 0) return 'bad-aws-tlv'
+      if (bytes[from] !== PP2_SUBTYPE_AWS_VPCE_ID) return undefined
+      if (tlvs.awsVpceId !== undefined) return 'duplicate-tlv'
+      const id = text(bytes, from + 1, to, ascii)
+      if (id === undefined) return 'bad-aws-tlv'
+      tlvs.awsVpceId = id
+      return undefined
+    }
+    case PP2_TYPE_AZURE:
+      if (size === 0) return 'bad-azure-tlv'
+      if (bytes[from] !== PP2_SUBTYPE_AZURE_PRIVATEENDPOINT_LINKID) return undefined
+      if (tlvs.azureLinkId !== undefined) return 'duplicate-tlv'
+      if (size !== AZURE_LINKID_LENGTH) return 'bad-azure-tlv'
+      tlvs.azureLinkId = (bytes[from + 1] | (bytes[from + 2] << 8) | (bytes[from + 3] << 16) | (bytes[from + 4] << 24)) >>> 0
+      return undefined
+    default:
+      return undefined // NOOP and unknown types: kept in `raw` only
   }
-  return undefined
 }
 
 /**
@@ -141,7 +312,8 @@ function readTlvs (bytes: Uint8Array, start: number, end: number, tlvs: ProxyTlv
  *
  * A PROXY command with a known family and transport must carry a full address block. LOCAL, or
  * an UNSPEC family or transport, reports no addresses; its TLVs are read when the block is long
- * enough to hold the family's addresses (none for UNSPEC). Never throws.
+ * enough to hold the family's addresses (none for UNSPEC). UNIX reports its paths in `paths`,
+ * never as `source`/`destination`. Never throws.
  */
 export function parseProxyV2 (bytes: Uint8Array, maxBytes: number = PROXY_V2_MAX_LENGTH): ProxyParseResult {
   const n = bytes.length
@@ -172,7 +344,7 @@ export function parseProxyV2 (bytes: Uint8Array, maxBytes: number = PROXY_V2_MAX
     command: command === COMMAND_PROXY ? 'proxy' : 'local',
     family: FAMILY_NAMES[family],
     transport: TRANSPORT_NAMES[transport],
-    tlvs: []
+    tlvs: { raw: [] }
   }
   if (hasAddresses) readAddresses(bytes, family, header)
   if (blockFits) {

@@ -19,6 +19,10 @@ export type ProtocolName =
   | 'tinc'
   | 'postgres'
   | 'rdp'
+  | 'dns'
+  | 'syslog'
+  | 'adb'
+  | 'winbox'
   | 'http'
   | 'tls'
 

@@ -225,3 +225,33 @@ test('setSecureContext on a plaintext server is an option error', () => {
   const server = createServer(() => {})
   assert.throws(() => { server.setSecureContext({}) }, { code: 'PORTMUX_ERR_INVALID_OPTION' })
 })
+
+test('Fastify: app.close() waits for a request in flight on the second loopback address', T, async (t) => {
+  const hosts = await loopbacks()
+  if (hosts.length < 2) {
+    t.skip(`localhost resolves to ${hosts.join(', ')} only`)
+    return
+  }
+  const { default: Fastify } = await import('fastify')
+  const { portmux, serverFactory } = await import('../../src/fastify.js')
+  const { key, cert } = await testCertificate()
+  const app = Fastify({ serverFactory: serverFactory({ tls: { key, cert } }) })
+  await app.register(portmux)
+  let arrived = false
+  app.get('/', async () => {
+    arrived = true
+    await delay(500)
+    return 'late'
+  })
+  await app.listen({ port: 0, host: 'localhost' })
+  t.after(() => { app.server.closeAllConnections() })
+  const main = (app.server.address() as AddressInfo)
+  const other = hosts.find((h) => h !== main.address) as string
+  const reply = h1(other, main.port)
+  await until(() => arrived, 5000, 'the request in flight')
+  let replied = false
+  void reply.then(() => { replied = true })
+  await app.close()
+  assert.equal(replied, true, 'answered before close() resolved')
+  assert.deepEqual(await reply, { status: 200, body: 'late' })
+})

@@ -123,7 +123,7 @@ test('maxPending: beyond it new connections are closed at once, counted', async 
   await until(() => server.stats().pending === 2, 5000, 'two pending')
   const third = await connect(t, port)
   await closed(third)
-  assert.equal(server.stats().closed.limit, 1)
+  assert.equal(server.stats().closed['max-pending'], 1)
   assert.equal(server.stats().pending, 2)
 })
 

@@ -1,6 +1,6 @@
 /**
  * A deterministic fuzzer for the sniffing code: random inputs and mutations of every captured
- * fixture go through every detector in `detectors`, `parseClientHello`, and any extra target
+ * fixture go through every detector in `detectors`, `parseClientHello`, `parseProxyHeader`, and any extra target
  * registered in `extraFuzzTargets`. It counts
  *
  * - exceptions (a detector must never throw, whatever the bytes),
@@ -14,6 +14,7 @@
  */
 import { detectors } from '../../src/sniff/index.js'
 import { parseClientHello } from '../../src/sniff/tls.js'
+import { parseProxyHeader } from '../../src/sniff/proxy-header.js'
 import { loadFixtures } from '../fixtures/index.js'
 import { engineTarget } from './engine.js'
 
@@ -37,7 +38,7 @@ export interface FuzzTarget {
  */
 export const extraFuzzTargets: FuzzTarget[] = []
 
-/** Every detector, `parseClientHello`, the whole sniff engine, then `extraFuzzTargets`. */
+/** Every detector, `parseClientHello`, `parseProxyHeader`, the whole sniff engine, then `extraFuzzTargets`. */
 export function defaultFuzzTargets (): FuzzTarget[] {
   const builtIn: FuzzTarget[] = Object.values(detectors).map((detector) => ({
     name: detector.name,
@@ -47,6 +48,11 @@ export function defaultFuzzTargets (): FuzzTarget[] {
   builtIn.push({
     name: 'parseClientHello',
     run: (bytes: Uint8Array) => parseClientHello(bytes),
+    verdict: (result: unknown) => (typeof result === 'object' && result !== null && 'verdict' in result ? result.verdict : result)
+  })
+  builtIn.push({
+    name: 'parseProxyHeader',
+    run: (bytes: Uint8Array) => parseProxyHeader(bytes),
     verdict: (result: unknown) => (typeof result === 'object' && result !== null && 'verdict' in result ? result.verdict : result)
   })
   builtIn.push(engineTarget())

@@ -5,15 +5,15 @@ import { defaultFuzzTargets, extraFuzzTargets, formatFuzzResult, fuzzDetectors, 
 
 const SLICE = 20_000
 
-test(`fuzz: ${SLICE} inputs through every detector, parseClientHello and the engine, no exception, hang or contradiction`, () => {
+test(`fuzz: ${SLICE} inputs through every detector, parseClientHello, parseProxyHeader and the engine, no exception, hang or contradiction`, () => {
   const result = fuzzDetectors(SLICE, 20_251_127)
   assert.equal(result.inputs, SLICE)
   assert.equal(problemCount(result), 0, formatFuzzResult(result))
 })
 
-test('fuzz: the targets are every detector, parseClientHello, the engine and the extra targets', () => {
+test('fuzz: the targets are every detector, parseClientHello, parseProxyHeader, the engine and the extra targets', () => {
   const names = defaultFuzzTargets().map((t) => t.name)
-  assert.deepEqual(names, [...Object.keys(detectors), 'parseClientHello', 'engine'])
+  assert.deepEqual(names, [...Object.keys(detectors), 'parseClientHello', 'parseProxyHeader', 'engine'])
   extraFuzzTargets.push({ name: 'extra', run: () => undefined })
   try {
     assert.deepEqual(defaultFuzzTargets().map((t) => t.name).at(-1), 'extra')

@@ -538,7 +538,7 @@ test('maxConnections: 1 — a second concurrent connection is closed at once and
   const secondReply = readAll(second)
   second.write('PMX two')
   assert.equal((await secondReply).length, 0)
-  assert.equal(server.stats().closed.limit, 1)
+  assert.equal(server.stats().closed['max-connections'], 1)
   assert.equal(up.conns.length, 1, 'the second never reached the upstream')
   assert.equal(first.destroyed, false)
 
@@ -553,7 +553,7 @@ test('maxConnections: 1 — a second concurrent connection is closed at once and
   assert.equal((await up.conn(1)).received().toString(), 'PMX three')
   await until(allClosed(server, 'pmx'), 5000, 'open counts at zero')
   const s = server.stats()
-  assert.equal(s.closed.limit, 1)
+  assert.equal(s.closed['max-connections'], 1)
   assert.equal(s.decided.routes.pmx, 2)
   assert.equal(s.proxy.connected, 2)
 })

@@ -2,7 +2,8 @@
  * The cross-protocol matrix: every captured fixture under `test/fixtures/<protocol>/` is fed to
  * every built-in detector, byte by byte as the pipeline would feed it (stopping at the first
  * final verdict). Only the detector named like the fixture's folder may answer `'match'`;
- * every other one must end at `'no'` or `'more'`. On failure the whole matrix is printed.
+ * every other one must end at `'no'`, unless `UNDECIDED` lists the cell with the reason it
+ * stays `'more'`. On failure the whole matrix is printed.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -40,7 +41,19 @@ function renderTable (names: string[], rows: Row[]): string {
   return [header, ...lines, `(${MARK_OWN} the fixture's own detector, ${MARK_WRONG} a foreign match)`].join('\n')
 }
 
-const OWN_PROTOCOLS = ['ssh', 'socks4', 'socks5', 'openvpn', 'xmpp', 'tinc', 'postgres', 'rdp']
+const OWN_PROTOCOLS = ['ssh', 'socks4', 'socks5', 'openvpn', 'xmpp', 'tinc', 'postgres', 'rdp', 'dns', 'syslog', 'adb', 'winbox']
+
+/**
+ * Cells that end at `'more'`, each with why: `detector protocol/fixture`. A route with such a
+ * detector placed before the fixture's own one holds the connection until the sniff limits
+ * run out (the README's route-order advice says so).
+ */
+const UNDECIDED: Readonly<Record<string, string>> = {
+  // A SOCKS5 greeting is 3–4 bytes and the client then waits: to DNS that is a length
+  // (0x05xx, possible for an UPDATE) and a message ID, both of which can be anything.
+  'dns socks5/curl-socks5': 'the greeting ends inside the DNS length and ID',
+  'dns socks5/curl-socks5-hostname': 'the greeting ends inside the DNS length and ID'
+}
 
 test('matrix: only a fixture\'s own detector matches it', () => {
   const fixtures = loadFixtures()
@@ -72,4 +85,30 @@ test('matrix: whole fixtures are not claimed by a foreign detector either', () =
     }
   }
   assert.deepEqual(wrong, [])
+})
+
+test('matrix: every foreign cell is \'no\', or undecided for a documented reason', () => {
+  const names = Object.keys(detectors) as Array<keyof typeof detectors>
+  const unexplained: string[] = []
+  const seen = new Set<string>()
+  for (const fixture of loadFixtures()) {
+    for (const name of names) {
+      if (name === fixture.protocol) continue
+      const verdict = pipelineVerdict(detectors[name], fixture.bytes)
+      const key = `${name} ${fixture.protocol}/${fixture.name}`
+      if (verdict === 'more' && key in UNDECIDED) seen.add(key)
+      else if (verdict !== 'no') unexplained.push(`${key}: ${verdict}`)
+    }
+  }
+  assert.deepEqual(unexplained, [])
+  assert.deepEqual([...seen].sort(), Object.keys(UNDECIDED).sort(), 'every documented cell still happens')
+})
+
+test('matrix: own detectors match every fixture of theirs', () => {
+  const names = new Set<string>(Object.keys(detectors))
+  for (const fixture of loadFixtures()) {
+    if (!names.has(fixture.protocol)) continue // PROXY headers: no detector of their own
+    const own = detectors[fixture.protocol as keyof typeof detectors]
+    assert.equal(pipelineVerdict(own, fixture.bytes), 'match', `${fixture.protocol}/${fixture.name}`)
+  }
 })

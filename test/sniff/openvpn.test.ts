@@ -7,6 +7,7 @@ import { concat, fixtureBytes, fixtureVectors, hex, latin1, seededBytes, vectors
 const plain = fixtureBytes('openvpn', 'openvpn-2.6.14-plain')
 const tlsAuth = fixtureBytes('openvpn', 'openvpn-2.6.14-tls-auth')
 const tlsAuth512 = fixtureBytes('openvpn', 'openvpn-2.6.14-tls-auth-sha512')
+const tlsAuthMd5Sha1 = fixtureBytes('openvpn', 'openvpn-2.6.14-tls-auth-md5-sha1')
 const tlsCrypt = fixtureBytes('openvpn', 'openvpn-2.6.14-tls-crypt')
 const tlsCryptV2 = fixtureBytes('openvpn', 'openvpn-2.6.14-tls-crypt-v2')
 
@@ -39,7 +40,10 @@ runDetectorSuite(openvpn, [
   ...vectors('match', {
     'tls-auth with MD5 (16-byte HMAC)': tlsAuthReset(16),
     'tls-auth with SHA-256 (32-byte HMAC, the tls-crypt length)': tlsAuthReset(32),
+    'tls-auth with SHA-224 (28-byte HMAC)': tlsAuthReset(28),
+    'tls-auth with MD5-SHA1 (36-byte HMAC, inside the tls-crypt lengths)': tlsAuthReset(36),
     'tls-auth with SHA-384 (48-byte HMAC)': tlsAuthReset(48),
+    'tls-auth with SHA-512 (64-byte HMAC)': tlsAuthReset(64),
     'tls-auth with a persisted replay id': tlsAuthReset(20, 0x12345),
     // Coalesced: the reset and whatever came next in the same read. Only the first packet counts.
     'plain reset coalesced with a second packet': concat(plain, ackPacket),
@@ -74,6 +78,9 @@ runDetectorSuite(openvpn, [
     'tls-auth: replay id 0': withByte(tlsAuth, -10, 0),
     'tls-auth: a 40-byte HMAC (no such digest)': tlsAuthReset(40),
     'tls-auth SHA-512 with a message id': withByte(tlsAuth512, -1, 7),
+    'tls-auth MD5-SHA1: replay id 0': withByte(tlsAuthMd5Sha1, -10, 0),
+    'tls-auth MD5-SHA1 with a message id': withByte(tlsAuthMd5Sha1, -1, 7),
+    'tls-auth: a 24-byte HMAC (no such digest)': tlsAuthReset(24),
     'tls-crypt: replay id 0': withByte(tlsCrypt, 14, 0),
     'tls-crypt: replay id in the high range without the early-negotiation marker': withByte(tlsCrypt, 11, 0x80),
     'tls-crypt-v2: replay id 0': withByte(withByte(tlsCryptV2, 11, 0), 14, 0),
@@ -90,7 +97,7 @@ runDetectorSuite(openvpn, [
 ])
 
 test('openvpn: every split of every fixture into two reads decides the same (sslh #425)', () => {
-  for (const bytes of [plain, tlsAuth, tlsAuth512, tlsCrypt, tlsCryptV2]) {
+  for (const bytes of [plain, tlsAuth, tlsAuth512, tlsAuthMd5Sha1, tlsCrypt, tlsCryptV2]) {
     for (let cut = 1; cut < bytes.length; cut++) {
       assert.equal(openvpn.detect(bytes.subarray(0, cut)), 'more', `cut at ${cut} of ${bytes.length}`)
     }

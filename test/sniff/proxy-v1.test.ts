@@ -105,13 +105,13 @@ test('proxy-v1: parsed headers', () => {
     transport: 'stream',
     source: { address: '192.168.0.1', port: 56324 },
     destination: { address: '192.168.0.11', port: 443 },
-    tlvs: []
+    tlvs: { raw: [] }
   })
   const six = matched(parseProxyV1(latin1('PROXY TCP6 2001:DB8:0:0:0:0:0:1 ::FFFF:10.0.0.1 1 65535\r\n')))
   assert.deepEqual(six.header.source, { address: '2001:db8::1', port: 1 })
   assert.deepEqual(six.header.destination, { address: '::ffff:10.0.0.1', port: 65535 })
   const unknown = matched(parseProxyV1(latin1('PROXY UNKNOWN 1.2.3.4 5.6.7.8 1 2\r\nrest')))
-  assert.deepEqual(unknown.header, { version: 1, command: 'proxy', family: 'unknown', transport: 'unspec', tlvs: [] })
+  assert.deepEqual(unknown.header, { version: 1, command: 'proxy', family: 'unknown', transport: 'unspec', tlvs: { raw: [] } })
   assert.equal(unknown.length, 'PROXY UNKNOWN 1.2.3.4 5.6.7.8 1 2\r\n'.length)
   const longest = `PROXY UNKNOWN ${FULL_V6} ${FULL_V6} 65535 65535\r\n`
   assert.equal(longest.length, PROXY_V1_MAX_LENGTH)
