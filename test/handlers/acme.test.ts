@@ -241,14 +241,21 @@ test('HTTP-01: an unknown token gets 404 on the main port; other paths reach the
   assert.equal(mux.server.stats().decided.routes['acme:http-01'], 2)
 })
 
-test('httpPort: HTTP-01 answered there, other plaintext redirected to the main port', { skip: noPebble }, async (t) => {
+test('httpPort: HTTP-01 answered there, other plaintext redirected to the main port; tls options beside acme apply', { skip: noPebble }, async (t) => {
   const port = await freePort()
   const httpPort = await freePort()
   const pebble = await startPebble(t, { httpPort, tlsPort: port })
-  const mux = await startMux(t, port, pebble, { storage: await storageDir(t), challenges: ['http-01'] }, { httpPort })
+  // With tls options beside acme: they apply to the certificate the CA gives.
+  const mux = await startMux(t, port, pebble, { storage: await storageDir(t), challenges: ['http-01'] }, { httpPort, tls: { minVersion: 'TLSv1.3' } })
   await certificate(mux)
   assert.ok(mux.server.stats().decided.routes['acme:http-01'] > 0)
-  assert.match((await served(port, await pebble.root())).subjectaltname ?? '', /portmux\.test/)
+  const root = await pebble.root()
+  assert.match((await served(port, root)).subjectaltname ?? '', /portmux\.test/)
+  const old = await new Promise<Error>((resolve, reject) => {
+    const socket = tls.connect({ port, host: '127.0.0.1', servername: DOMAIN, ca: root, maxVersion: 'TLSv1.2' }, () => reject(new Error('TLS 1.2 accepted')))
+    socket.once('error', resolve)
+  })
+  assert.match(old.message, /alert|version/i)
   assert.match(await exchange(t, httpPort, `GET /.well-known/acme-challenge/gone HTTP/1.1\r\nHost: ${DOMAIN}\r\n\r\n`), /^HTTP\/1\.1 404 /)
   const redirect = await exchange(t, httpPort, `GET /a?b=1 HTTP/1.1\r\nHost: ${DOMAIN}\r\n\r\n`)
   assert.match(redirect, /^HTTP\/1\.1 301 /)
