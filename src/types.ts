@@ -42,6 +42,16 @@ export interface ConnectionInfo {
   bytes: Buffer
 }
 
+/** A TLS certificate was installed: the `'certificate'` event. */
+export interface CertificateInfo {
+  /** The names it covers. */
+  domains: string[]
+  /** When it expires. */
+  notAfter: Date
+  /** `true` when it replaces an earlier certificate for these names. */
+  renewed: boolean
+}
+
 /** A connection portmux closed before handing it on, and why. */
 export interface RefusalInfo extends Omit<ConnectionInfo, 'route'> {
   reason: CloseReason
@@ -59,10 +69,9 @@ export interface ProxyTarget {
   connectTimeout?: number
 }
 
-export interface TcpRoute {
+/** What every raw TCP route has, whichever way it goes. */
+export interface TcpRouteOptions {
   match: Match | Match[]
-  handler?: RawHandler
-  proxy?: ProxyTarget
   /** TLS routes only: decrypt with the mux's TLS, then hand over. */
   terminateTls?: boolean
   /** ms without traffic in either direction before the route's socket is closed. */
@@ -70,6 +79,21 @@ export interface TcpRoute {
   /** At most this many open connections on this route; more are closed at once. */
   maxConnections?: number
 }
+
+/** A route whose connections go to a handler. */
+export interface HandlerRoute extends TcpRouteOptions {
+  handler: RawHandler
+  proxy?: undefined
+}
+
+/** A route whose connections are spliced to an upstream. */
+export interface ProxyRoute extends TcpRouteOptions {
+  proxy: ProxyTarget
+  handler?: undefined
+}
+
+/** A raw TCP route: exactly one of `handler` and `proxy`. */
+export type TcpRoute = HandlerRoute | ProxyRoute
 
 export interface RedirectOptions {
   /** 301, 302, 303, 307 or 308. Default: 301 for GET and HEAD, 308 for other methods. */
