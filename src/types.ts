@@ -40,6 +40,8 @@ export interface ConnectionInfo {
   localPort: number | undefined
   /** The bytes read while deciding; the handler's socket replays them first. */
   bytes: Buffer
+  /** ms from accept to this decision (or refusal), when the server measures it. */
+  sniffMs?: number
 }
 
 /** A TLS certificate was installed: the `'certificate'` event. */
