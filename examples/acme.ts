@@ -12,7 +12,7 @@
  */
 import Fastify from 'fastify'
 import type { AddressInfo } from 'node:net'
-import portmux, { serverFactory, type CertificateEvent } from 'portmux'
+import portmux, { serverFactory, type CertificateInfo } from 'portmux'
 
 const domains = (process.env.DOMAINS ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '')
 if (domains.length === 0) {
@@ -41,7 +41,7 @@ const app = Fastify({
 })
 await app.register(portmux)
 
-app.portmux.on('certificate', (e: CertificateEvent) => {
+app.portmux.on('certificate', (e: CertificateInfo) => {
   app.log.info({ domains: e.domains, notAfter: e.notAfter, renewed: e.renewed }, 'certificate installed')
 })
 

@@ -2,7 +2,10 @@
  * Fastify: `serverFactory(options)` swaps Fastify's server for the sniffing listener;
  * the default-exported plugin adds `fastify.tcp(name, route)` and `fastify.portmux`.
  */
-import type { FastifyBaseLogger, FastifyInstance, FastifyPluginCallback, FastifyServerFactory, FastifyServerFactoryHandler } from 'fastify'
+import type { RequestListener, Server as HttpServer } from 'node:http'
+import type { Server as HttpsServer } from 'node:https'
+import type { Http2SecureServer, Http2Server } from 'node:http2'
+import type { FastifyBaseLogger, FastifyInstance, FastifyPluginCallback, FastifyServerFactoryHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { kMuxServer, MuxServer } from './core/server.js'
 import { NoFactoryError } from './errors.js'
@@ -11,38 +14,63 @@ import type { MuxOptions, TcpRoute } from './types.js'
 declare module 'fastify' {
   interface FastifyInstance {
     /** Add a raw TCP route next to the HTTP routes. */
-    tcp (name: string, route: TcpRoute): FastifyInstance
+    tcp (name: string, route: TcpRoute): this
     /** The listener Fastify serves through. */
     portmux: MuxServer
   }
 }
 
-/** The options Fastify hands a server factory that it no longer applies itself. */
-interface FastifyFactoryOptions {
-  keepAliveTimeout?: number
-  requestTimeout?: number
-  connectionTimeout?: number
-  maxRequestsPerSocket?: number
-  http2SessionTimeout?: number
+/**
+ * What `serverFactory()` returns: a server factory that every Fastify constructor overload
+ * takes — plain (`Fastify({ serverFactory })`), with Fastify's `https` option, with
+ * `http2: true`, or both — so `fastify.server` gets the type Fastify gives it there. The
+ * server made is a `MuxServer` (`fastify.portmux`), which serves all of them.
+ *
+ * The order matters: TypeScript infers Fastify's server type from the last signature and
+ * falls back to each overload's own when that does not fit.
+ */
+export interface MuxServerFactory {
+  (handler: FastifyServerFactoryHandler<HttpsServer>, opts: Record<string, unknown>): HttpsServer
+  (handler: FastifyServerFactoryHandler<Http2SecureServer>, opts: Record<string, unknown>): Http2SecureServer
+  (handler: FastifyServerFactoryHandler<HttpServer>, opts: Record<string, unknown>): HttpServer
+  (handler: FastifyServerFactoryHandler<Http2Server>, opts: Record<string, unknown>): Http2Server
+}
+
+/** Fastify's own options that it leaves to a server factory. */
+const INHERITED = ['keepAliveTimeout', 'requestTimeout', 'connectionTimeout', 'maxRequestsPerSocket', 'http2SessionTimeout'] as const
+
+/** Whether the port will speak TLS: a certificate given, a development one, or one obtained automatically. */
+function speaksTls (options: MuxOptions): boolean {
+  if (options.tls !== undefined && options.tls !== null) return true
+  return 'acme' in options && options.acme !== undefined && options.acme !== null
 }
 
 /**
  * A server factory for `Fastify({ serverFactory })`. Fastify's own `keepAliveTimeout`,
  * `requestTimeout`, `connectionTimeout`, `maxRequestsPerSocket` and `http2SessionTimeout`
- * are applied to the inner servers unless `options` sets them.
+ * are applied to the inner servers unless `options` sets them. When the port speaks TLS,
+ * Fastify's startup log and `fastify.listeningOrigin` say `https://`.
  */
-export function serverFactory (options: MuxOptions = {}): FastifyServerFactory {
-  const factory = (handler: FastifyServerFactoryHandler, fastifyOptions: FastifyFactoryOptions): MuxServer => {
+export function serverFactory (options: MuxOptions = {}): MuxServerFactory {
+  const secure = speaksTls(options)
+  const factory = (handler: RequestListener, fastifyOptions: Record<string, unknown>): MuxServer => {
     const inherited: MuxOptions = {}
-    for (const key of ['keepAliveTimeout', 'requestTimeout', 'connectionTimeout', 'maxRequestsPerSocket', 'http2SessionTimeout'] as const) {
+    for (const key of INHERITED) {
       const v = fastifyOptions?.[key]
       if (typeof v === 'number') inherited[key] = v
     }
-    return new MuxServer(handler, { ...inherited, ...options })
+    const server = new MuxServer(handler, { ...inherited, ...options })
+    // Fastify hands the factory the options object it keeps, and reads `https` from it
+    // only to write the scheme of its startup log and of `listeningOrigin`.
+    if (secure && typeof fastifyOptions === 'object' && fastifyOptions !== null &&
+      (fastifyOptions.https === undefined || fastifyOptions.https === null)) {
+      fastifyOptions.https = true
+    }
+    return server
   }
   // Fastify's types expect one of Node's HTTP server types; MuxServer is a net.Server
   // that serves all of them.
-  return factory as unknown as FastifyServerFactory
+  return factory as unknown as MuxServerFactory
 }
 
 function isMuxServer (server: unknown): server is MuxServer {
@@ -55,6 +83,17 @@ function debugEnabled (log: FastifyBaseLogger & { isLevelEnabled?: (level: strin
   return log.level === 'debug' || log.level === 'trace'
 }
 
+/**
+ * Plaintext HTTP that the mux redirects or rejects itself never reaches Fastify's routes,
+ * hooks or request log: its decision's debug line says so.
+ */
+function answeredHere (obj: object): string | undefined {
+  const info = (obj as { portmux?: { route?: unknown } }).portmux
+  if (info?.route === 'redirect') return 'portmux decision: redirect to https (answered by portmux, outside Fastify\'s routes and hooks)'
+  if (info?.route === 'reject') return 'portmux decision: reject plaintext HTTP (answered by portmux, outside Fastify\'s routes and hooks)'
+  return undefined
+}
+
 const plugin: FastifyPluginCallback = (fastify: FastifyInstance, _opts, done) => {
   const server: unknown = fastify.server
   if (!isMuxServer(server)) {
@@ -63,7 +102,7 @@ const plugin: FastifyPluginCallback = (fastify: FastifyInstance, _opts, done) =>
   }
   server.logger = {
     warn: (obj, msg) => fastify.log.warn(obj, msg),
-    debug: (obj, msg) => fastify.log.debug(obj, msg),
+    debug: (obj, msg) => fastify.log.debug(obj, answeredHere(obj) ?? msg),
     debugEnabled: () => debugEnabled(fastify.log)
   }
   fastify.decorate('portmux', server)

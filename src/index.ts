@@ -1,6 +1,9 @@
-export { portmux as default, serverFactory } from './fastify.js'
+export { portmux as default, portmux, serverFactory } from './fastify.js'
+export type { MuxServerFactory } from './fastify.js'
 export { createServer } from './node.js'
 export { MuxServer, decisionChannel, refusalChannel } from './core/server.js'
+export type { MuxLogger } from './core/server.js'
+export type { MuxEventName, MuxEvents, MuxListener } from './core/events.js'
 export { devCertificate } from './dev-certificate.js'
 export { proxyHeaderOf } from './peer.js'
 export type { HasSocket } from './peer.js'
@@ -21,10 +24,11 @@ export type { PortmuxErrorCode } from './errors.js'
 export type {
   AcmeChallenge,
   AcmeOptions,
-  CertificateEvent,
+  CertificateInfo,
   CloseReason,
   ConnectionInfo,
   Destination,
+  HandlerRoute,
   HttpMode,
   HttpServerTimeouts,
   Match,
@@ -32,12 +36,14 @@ export type {
   MuxStats,
   ProtocolName,
   ProxyProtocolOptions,
+  ProxyRoute,
   ProxyTarget,
   RawHandler,
   RedirectOptions,
   RefusalInfo,
   ProxyOutcome,
   TcpRoute,
+  TcpRouteOptions,
   TlsMatch,
   Verdict
 } from './types.js'

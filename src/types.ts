@@ -45,6 +45,18 @@ export interface ConnectionInfo {
   bytes: Buffer
   /** The PROXY header a trusted peer sent (v1 or v2, with its TLVs: authority, SSL, AWS VPC endpoint id, …). */
   proxyHeader?: ProxyHeader
+  /** ms from accept to this decision (or refusal). */
+  sniffMs: number
+}
+
+/** A TLS certificate was installed: the `'certificate'` event. */
+export interface CertificateInfo {
+  /** The names it covers. */
+  domains: string[]
+  /** When it expires. */
+  notAfter: Date
+  /** `true` when it replaces an earlier certificate for these names. */
+  renewed: boolean
 }
 
 /** A connection portmux closed before handing it on, and why. */
@@ -64,10 +76,9 @@ export interface ProxyTarget {
   connectTimeout?: number
 }
 
-export interface TcpRoute {
+/** What every raw TCP route has, whichever way it goes. */
+export interface TcpRouteOptions {
   match: Match | Match[]
-  handler?: RawHandler
-  proxy?: ProxyTarget
   /** TLS routes only: decrypt with the mux's TLS, then hand over. */
   terminateTls?: boolean
   /** ms without traffic in either direction before the route's socket is closed. */
@@ -75,6 +86,21 @@ export interface TcpRoute {
   /** At most this many open connections on this route; more are closed at once. */
   maxConnections?: number
 }
+
+/** A route whose connections go to a handler. */
+export interface HandlerRoute extends TcpRouteOptions {
+  handler: RawHandler
+  proxy?: undefined
+}
+
+/** A route whose connections are spliced to an upstream. */
+export interface ProxyRoute extends TcpRouteOptions {
+  proxy: ProxyTarget
+  handler?: undefined
+}
+
+/** A raw TCP route: exactly one of `handler` and `proxy`. */
+export type TcpRoute = HandlerRoute | ProxyRoute
 
 export interface RedirectOptions {
   /** 301, 302, 303, 307 or 308. Default: 301 for GET and HEAD, 308 for other methods. */
@@ -144,12 +170,6 @@ export interface AcmeOptions {
 }
 
 /** The `'certificate'` event: a certificate was installed for new connections. */
-export interface CertificateEvent {
-  domains: string[]
-  notAfter: Date
-  /** It replaced a certificate this server was already serving. */
-  renewed: boolean
-}
 
 /** Applied to the inner HTTP servers (Fastify passes its own values through the factory). */
 export interface HttpServerTimeouts {

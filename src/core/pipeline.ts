@@ -9,6 +9,7 @@
  * connection that is served afterwards.
  */
 import type { Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import type { ClientHelloResult } from '../sniff/tls.js'
 import type { CloseReason, ConnectionInfo, Destination, MuxStats, ProxyOutcome, RefusalInfo, TcpRoute } from '../types.js'
 import { DuplicateRouteError, InvalidRouteError, type PortmuxError } from '../errors.js'
@@ -40,7 +41,8 @@ function connectionInfo (conn: Pending, route: string): ConnectionInfo {
     remotePort: socket.remotePort,
     localAddress: socket.localAddress,
     localPort: socket.localPort,
-    bytes: conn.bytes
+    bytes: conn.bytes,
+    sniffMs: performance.now() - conn.acceptedAt
   }
   if (conn.peer !== undefined) {
     info.remoteAddress = conn.peer.address
@@ -121,6 +123,8 @@ class Pending implements ClassifyState {
   peer: Peer | undefined = undefined
   /** The PROXY header a trusted peer sent. */
   header: ProxyHeader | undefined = undefined
+  /** `performance.now()` at accept. */
+  readonly acceptedAt = performance.now()
 
   constructor (readonly pipeline: Pipeline, readonly socket: MuxSocket, readonly maxSniffBytes: number, readonly origin: Origin) {}
 }
@@ -251,6 +255,7 @@ export class Pipeline {
         localAddress: socket.localAddress,
         localPort: socket.localPort,
         bytes: EMPTY,
+        sniffMs: 0,
         reason
       })
     }

@@ -14,6 +14,7 @@ import { proxyTo } from '../handlers/proxy.js'
 import { TlsTerminator } from '../handlers/tls-route.js'
 import { AcmeManager } from '../handlers/acme/manager.js'
 import type { ConnectionInfo, MuxOptions, MuxStats, ProxyOutcome, RefusalInfo, TcpRoute } from '../types.js'
+import type { MuxEventName, MuxEvents, MuxListener } from './events.js'
 import type { CompiledRoute } from './match.js'
 import { Listeners, resolveHosts, type ExtraBind, type SharedListenOptions } from './listeners.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
@@ -65,6 +66,12 @@ interface ExtraPlan {
 
 function destroyOnTimeout (this: Socket): void {
   this.destroy()
+}
+
+/** Events typed by name (src/core/events.ts); the class below types the methods it overrides. */
+export interface MuxServer {
+  once<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
+  prependOnceListener<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
 }
 
 export class MuxServer extends net.Server {
@@ -330,13 +337,14 @@ export class MuxServer extends net.Server {
     return { address: main !== null && typeof main === 'object' ? main.address : '', family: main !== null && typeof main === 'object' ? main.family : '', port }
   }
 
+  override emit<K extends MuxEventName> (event: K, ...args: MuxEvents[K]): boolean
   override emit (event: string | symbol, ...args: any[]): boolean {
     if (event === 'listening') {
       const plan = this.extraBinds
       if (plan !== null) {
         // Told again once the extra listeners are bound.
         this.extraBinds = null
-        this.bindExtras(plan, () => { this.emit('listening', ...args) })
+        this.bindExtras(plan, () => { this.emit('listening') })
         return true
       }
       this.onListening()
@@ -471,30 +479,35 @@ export class MuxServer extends net.Server {
 
   // ---- events reaching the inner servers --------------------------------
 
+  override on<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
   override on (event: string | symbol, listener: Listener): this {
     super.on(event as string, listener)
     if (typeof event === 'string' && FORWARDED_EVENTS.has(event)) this.http?.addListener(event, listener, false)
     return this
   }
 
+  override addListener<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
   override addListener (event: string | symbol, listener: Listener): this {
-    return this.on(event, listener)
+    return this.on(event as MuxEventName, listener)
   }
 
+  override prependListener<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
   override prependListener (event: string | symbol, listener: Listener): this {
     super.prependListener(event as string, listener)
     if (typeof event === 'string' && FORWARDED_EVENTS.has(event)) this.http?.addListener(event, listener, true)
     return this
   }
 
+  override removeListener<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
   override removeListener (event: string | symbol, listener: Listener): this {
     super.removeListener(event, listener)
     if (typeof event === 'string' && FORWARDED_EVENTS.has(event)) this.http?.removeListener(event, listener)
     return this
   }
 
+  override off<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
   override off (event: string | symbol, listener: Listener): this {
-    return this.removeListener(event, listener)
+    return this.removeListener(event as MuxEventName, listener)
   }
 
   override removeAllListeners (event?: string | symbol): this {

@@ -17,7 +17,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { createServer } from '../../src/node.js'
 import type { MuxServer } from '../../src/core/server.js'
-import type { AcmeOptions, CertificateEvent, MuxOptions } from '../../src/types.js'
+import type { AcmeOptions, CertificateInfo, MuxOptions } from '../../src/types.js'
 import type { PortmuxError } from '../../src/errors.js'
 import { caDirectoryName } from '../../src/handlers/acme/storage.js'
 import { freePort, noPebble, startPebble, type Pebble } from '../interop/pebble.js'
@@ -32,7 +32,7 @@ async function storageDir (t: TestContext): Promise<string> {
   return dir
 }
 
-interface Started { server: MuxServer, port: number, storage: string, warnings: PortmuxError[], certificates: CertificateEvent[] }
+interface Started { server: MuxServer, port: number, storage: string, warnings: PortmuxError[], certificates: CertificateInfo[] }
 
 async function startMux (t: TestContext, port: number, pebble: Pick<Pebble, 'directory' | 'ca'>, acme: Partial<AcmeOptions> & { storage: string }, extra: MuxOptions = {}): Promise<Started> {
   const options: MuxOptions = {
@@ -47,9 +47,9 @@ async function startMux (t: TestContext, port: number, pebble: Pick<Pebble, 'dir
   }
   const server = createServer((req, res) => { res.end(`app ${req.url ?? ''}`) }, options)
   const warnings: PortmuxError[] = []
-  const certificates: CertificateEvent[] = []
+  const certificates: CertificateInfo[] = []
   server.on('warning', (err: PortmuxError) => warnings.push(err))
-  server.on('certificate', (e: CertificateEvent) => certificates.push(e))
+  server.on('certificate', (e: CertificateInfo) => certificates.push(e))
   server.listen(port, '127.0.0.1')
   await once(server, 'listening')
   t.after(async () => {
@@ -103,7 +103,7 @@ for (const challenge of ['tls-alpn-01', 'http-01'] as const) {
 }
 
 /** Wait for the n-th certificate event, failing on the first warning. */
-async function certificate (s: Started, n = 1): Promise<CertificateEvent> {
+async function certificate (s: Started, n = 1): Promise<CertificateInfo> {
   while (s.certificates.length < n) {
     if (s.warnings.length > 0) throw s.warnings[0]
     await Promise.race([once(s.server, 'certificate'), once(s.server, 'warning')])

@@ -110,7 +110,7 @@ function allClosed (server: MuxServer, route: string): () => boolean {
 const T = { timeout: 20_000 }
 
 const PMX = 'PMX '
-function proxyRoute (target: ProxyTarget, extra: Partial<TcpRoute> = {}): TcpRoute {
+function proxyRoute (target: ProxyTarget, extra: Partial<Omit<TcpRoute, 'handler' | 'proxy'>> = {}): TcpRoute {
   return { match: { prefix: PMX }, proxy: target, ...extra }
 }
 

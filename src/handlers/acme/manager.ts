@@ -18,7 +18,7 @@ import http from 'node:http'
 import https from 'node:https'
 import { rootCertificates } from 'node:tls'
 import { AcmeError, type PortmuxError } from '../../errors.js'
-import type { AcmeChallenge, CertificateEvent } from '../../types.js'
+import type { AcmeChallenge, CertificateInfo } from '../../types.js'
 import { FileLock } from './lock.js'
 import { certificateFacts, pickInWindow, thirdLeft, type CertificateFacts } from './renewal.js'
 import { ChallengeResponder } from './responders.js'
@@ -35,7 +35,7 @@ export interface AcmeSettings {
 
 /** What the manager needs from the server. */
 export interface AcmeHost {
-  install (pems: { key: string, cert: string }, event: CertificateEvent): void
+  install (pems: { key: string, cert: string }, event: CertificateInfo): void
   report (err: PortmuxError): void
 }
 
