@@ -107,7 +107,7 @@ test('counters, gauges and the sniff-time histogram after real traffic, scraped 
   assert.equal(sample(text, 'portmux_connections_open', { destination: 'route', route: 'echo' }), 0)
 
   assert.equal(sample(text, 'portmux_connections_closed_total', { reason: 'sniff-timeout' }), 1)
-  assert.equal(sample(text, 'portmux_connections_closed_total', { reason: 'limit' }), 0)
+  assert.equal(sample(text, 'portmux_connections_closed_total', { reason: 'max-pending' }), 0)
   assert.equal(sample(text, 'portmux_proxy_connections_total', { outcome: 'connected' }), 1)
   assert.equal(sample(text, 'portmux_proxy_connections_total', { outcome: 'upstream-refused' }), 0)
   assert.equal(sample(text, 'portmux_proxy_headers_total'), 0)
