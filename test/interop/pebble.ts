@@ -22,13 +22,29 @@ export const CHALLTESTSRV = '/usr/bin/pebble-challtestsrv'
 export const noPebble: string | false = existsSync(PEBBLE) && existsSync(CHALLTESTSRV) ? false : 'needs pebble and pebble-challtestsrv (Debian package pebble)'
 
 /** A port nobody listens on right now (bound once, then released). */
+/** Ports this process has handed out: never twice. */
+const handedOut = new Set<number>()
+
+/**
+ * A port that is free now, for a server that must be named before it starts (Pebble's
+ * configuration names the mux's ports, and the mux's options name Pebble's). Taken below the
+ * kernel's ephemeral range, so that no `listen(0)` of a test running beside this one can be
+ * given it before it is bound; never the same twice in one process.
+ */
 export async function freePort (host = '127.0.0.1'): Promise<number> {
-  const server = net.createServer()
-  server.listen(0, host)
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    if (handedOut.has(port)) continue
+    handedOut.add(port)
+    const server = net.createServer()
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => { resolve(false) })
+      server.listen(port, host, () => { resolve(true) })
+    })
+    if (!bound) continue
+    await new Promise<void>((resolve) => server.close(() => { resolve() }))
+    return port
+  }
 }
 
 export interface PebbleOptions {
