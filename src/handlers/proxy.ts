@@ -10,6 +10,19 @@
  * Timers are the sockets' own: the connect timeout is the upstream socket's inactivity
  * timeout while connecting, the idle timeout the client socket's (refreshed by traffic in
  * either direction, since the client socket both reads and writes all of it).
+ *
+ * Resets. A socket that is being read learns of its peer's reset from the read, one with
+ * bytes queued for it from the write. One that is neither — its bytes are held back because
+ * the other side stopped reading, or its peer has sent FIN, and nothing is due to it — hears
+ * nothing: its descriptor is not even polled. One shared timer probes those once a second
+ * with an empty write, which the kernel fails with the pending ECONNRESET (or EPIPE) and
+ * otherwise ignores. A probe refreshes the client socket's idle timer, so the same sweep
+ * also keeps the idle timeout, from the sockets' byte counts.
+ *
+ * A reset is a failure (`upstream-error`, `client-error`) unless the side that resets had
+ * already been given everything the other side sent, FIN included: then it has closed (the
+ * common "close with unread bytes" of a server that stops after its client's FIN), and only
+ * the reset is passed on.
  */
 import net, { type Socket } from 'node:net'
 import { encodeProxyV1 } from '../sniff/proxy-v1.js'
@@ -17,6 +30,9 @@ import { encodeProxyV2 } from '../sniff/proxy-v2.js'
 import type { ConnectionInfo, ProxyOutcome, ProxyTarget } from '../types.js'
 
 export const DEFAULT_CONNECT_TIMEOUT = 10_000
+
+/** How often sockets that are not being read are probed for a reset (ms). */
+export const PROBE_INTERVAL = 1000
 
 export interface ProxyOptions {
   idleTimeout?: number
@@ -27,9 +43,46 @@ export interface ProxyOptions {
 const kSplice = Symbol('portmux.splice')
 interface Spliced extends Socket { [kSplice]?: Splice }
 
+const EMPTY = Buffer.alloc(0)
+
+/** Connected splices, swept by one shared timer. */
+const live = new Set<Splice>()
+let sweeper: NodeJS.Timeout | null = null
+
+function watch (s: Splice): void {
+  live.add(s)
+  if (sweeper === null) {
+    sweeper = setInterval(sweep, PROBE_INTERVAL)
+    sweeper.unref()
+  }
+}
+
+function sweep (): void {
+  if (live.size === 0) {
+    // Stopped lazily: back-to-back short connections do not start and stop it each time.
+    if (sweeper !== null) clearInterval(sweeper)
+    sweeper = null
+    return
+  }
+  for (const s of live) s.check()
+}
+
+/**
+ * An empty write to a socket nobody reads and nothing is queued for: the kernel reports a
+ * reset that arrived meanwhile (as the write's error), and does nothing otherwise.
+ */
+function probe (socket: Socket): void {
+  if (socket.destroyed || socket.writableEnded || socket.writableLength > 0) return
+  if (!socket.readableEnded && !socket.isPaused()) return
+  socket.write(EMPTY)
+}
+
 class Splice {
   connected = false
   done = false
+  /** Bytes the client socket had moved either way at the last sweep, and for how long since (ms). */
+  moved = -1
+  quiet = 0
 
   constructor (
     readonly client: Spliced,
@@ -39,6 +92,41 @@ class Splice {
     readonly options: ProxyOptions
   ) {}
 
+  /** The sweep: probe both sides, keep the idle timeout. */
+  check (): void {
+    if (this.done || (this.client.destroyed && this.upstream.destroyed)) {
+      live.delete(this)
+      return
+    }
+    probe(this.client)
+    probe(this.upstream)
+    const idle = this.options.idleTimeout
+    if (idle === undefined || idle <= 0) return
+    const moved = this.client.bytesRead + this.client.bytesWritten
+    if (moved !== this.moved) {
+      this.moved = moved
+      this.quiet = 0
+    } else if ((this.quiet += PROBE_INTERVAL) >= idle) {
+      this.fail('idle-timeout')
+    }
+  }
+
+  /**
+   * `side` was reset (or failed otherwise). If it had been given everything the other side
+   * sent, FIN included, it closed rather than failed: the reset is passed on, nothing counted.
+   */
+  broken (side: Spliced): void {
+    if (this.done) return
+    if (this.connected && side.writableEnded && side.writableLength === 0) {
+      this.done = true
+      live.delete(this)
+      reset(side === this.client ? this.upstream : this.client)
+      side.destroy()
+      return
+    }
+    this.fail(side === this.client ? 'client-error' : 'upstream-error')
+  }
+
   /**
    * End both sides after a failure, counting it once. A reset on one side is passed on as a
    * reset, so that a cut-off transfer never looks complete to the other end.
@@ -46,6 +134,7 @@ class Splice {
   fail (outcome: ProxyOutcome): void {
     if (this.done) return
     this.done = true
+    live.delete(this)
     this.options.outcome(outcome)
     const abort = outcome === 'upstream-error' || outcome === 'client-error'
     for (const side of [this.client, this.upstream]) {
@@ -69,6 +158,7 @@ function onUpstreamConnect (this: Spliced): void {
     s.client.setTimeout(s.options.idleTimeout)
     s.client.on('timeout', onIdle)
   }
+  watch(s)
 }
 
 function onUpstreamTimeout (this: Spliced): void {
@@ -83,15 +173,16 @@ function onIdle (this: Spliced): void {
 function onUpstreamError (this: Spliced, err: NodeJS.ErrnoException): void {
   const s = this[kSplice]
   if (s === undefined) return
-  s.fail(!s.connected && (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EHOSTUNREACH') ? 'upstream-refused' : 'upstream-error')
+  if (!s.connected) s.fail(err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EHOSTUNREACH' ? 'upstream-refused' : 'upstream-error')
+  else s.broken(this)
 }
 
 function onClientError (this: Spliced): void {
-  this[kSplice]?.fail('client-error')
+  this[kSplice]?.broken(this)
 }
 
 /**
- * A side closed. After an error, both end (as a reset). After a clean close — both of its
+ * A side closed. After an error, both end (see `broken`). After a clean close — both of its
  * directions finished — the pipes have already ended the other side's writing and its
  * reading: it closes by itself once what is queued for it is flushed, so it is only ended,
  * never destroyed with bytes still queued.
@@ -101,7 +192,7 @@ function onSideClose (this: Spliced, hadError: boolean): void {
   if (s === undefined || s.done) return
   const other = this === s.client ? s.upstream : s.client
   if (hadError) {
-    s.fail(this === s.client ? 'client-error' : 'upstream-error')
+    s.broken(this)
     return
   }
   if (!s.connected) {
@@ -110,7 +201,8 @@ function onSideClose (this: Spliced, hadError: boolean): void {
     other.destroy()
     return
   }
-  if (!other.writableEnded) other.end()
+  if (other.destroyed) live.delete(s)
+  else if (!other.writableEnded) other.end()
 }
 
 /** Reset a TCP connection (RST); a TLS socket resets the TCP socket under it. */
