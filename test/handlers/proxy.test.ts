@@ -793,3 +793,30 @@ test('a client that resets after the upstream\'s FIN reached it ends the session
   assert.equal(p['client-error'], 0)
   assert.equal(p['upstream-error'], 0)
 })
+
+test('bytes and a reset back to back from the upstream reach the client as a reset, never as a clean end', T, async (t) => {
+  // libuv reports a hang-up that follows a short read as EOF: the mux must not take the reset
+  // right behind the last bytes for a FIN. The clients read nothing until the mux is done, so
+  // that what they were sent is read from the kernel (see tcpState).
+  const up = await upstream(t, (c) => {
+    c.socket.once('data', () => {
+      c.socket.write('partial answer')
+      c.socket.resetAndDestroy()
+    })
+  })
+  const { server, port } = await muxWith(t)
+  server.route('pmx', proxyRoute({ port: up.port }))
+  const N = 10
+  const clients: net.Socket[] = []
+  for (let i = 0; i < N; i++) {
+    const client = await connect(t, port)
+    client.pause()
+    client.on('error', () => {})
+    client.write('PMX go')
+    clients.push(client)
+  }
+  await until(allClosed(server, 'pmx'), 5000, 'open counts at zero')
+  const states = await Promise.all(clients.map(tcpState))
+  assert.deepEqual(states, Array(N).fill('reset'), 'every client was reset (CLOSE_WAIT is a FIN)')
+  assert.equal(server.stats().proxy['upstream-error'], N)
+})
