@@ -1,11 +1,19 @@
 /**
  * Proxy routes: splice a decided client socket to an upstream.
  *
- * The upstream gets, in this order: the PROXY header (the moment it connects, before any
- * client byte — server-speaks-first protocols must not wait on it), the sniffed bytes
- * (replayed by the client socket), then everything else, both ways, with backpressure
- * (`pipe`). Half-close is carried both ways: the client's FIN becomes the upstream's FIN and
+ * The upstream gets, in this order: the PROXY header, the sniffed bytes, then everything
+ * else, both ways, with backpressure. All three are queued on the upstream socket the moment
+ * the route is decided, before it has connected: Node writes them out in that order as soon
+ * as it connects, so the header still arrives before any client byte and at once (a
+ * server-speaks-first upstream must not wait for the client), and the client's first bytes
+ * leave without waiting for another turn of the event loop. The sniffed bytes are taken back
+ * out of the client socket (the pipeline replays them into it) and written straight to the
+ * upstream. Half-close is carried both ways: the client's FIN becomes the upstream's FIN and
  * the reply that follows still reaches the client, and the other way round.
+ *
+ * The splice is 'data' → write, pausing the reader while the writer's buffer is full and
+ * resuming it on 'drain' (what `pipe` does, without its per-chunk bookkeeping). Every
+ * listener is a module-level function that finds its `Splice` through a symbol on the socket.
  *
  * Timers are the sockets' own: the connect timeout is the upstream socket's inactivity
  * timeout while connecting, the idle timeout the client socket's (refreshed by traffic in
@@ -80,6 +88,9 @@ function probe (socket: Socket): void {
 class Splice {
   connected = false
   done = false
+  /** Which side this splice paused because the other one's buffer was full. */
+  clientHeld = false
+  upstreamHeld = false
   /** Bytes the client socket had moved either way at the last sweep, and for how long since (ms). */
   moved = -1
   quiet = 0
@@ -87,8 +98,6 @@ class Splice {
   constructor (
     readonly client: Spliced,
     readonly upstream: Spliced,
-    readonly target: ProxyTarget,
-    readonly info: ConnectionInfo,
     readonly options: ProxyOptions
   ) {}
 
@@ -99,6 +108,7 @@ class Splice {
       return
     }
     probe(this.client)
+    if (!this.connected) return
     probe(this.upstream)
     const idle = this.options.idleTimeout
     if (idle === undefined || idle <= 0) return
@@ -137,11 +147,58 @@ class Splice {
     live.delete(this)
     this.options.outcome(outcome)
     const abort = outcome === 'upstream-error' || outcome === 'client-error'
-    for (const side of [this.client, this.upstream]) {
-      if (abort) reset(side)
-      else side.destroy()
+    if (abort) {
+      reset(this.client)
+      reset(this.upstream)
+    } else {
+      this.client.destroy()
+      this.upstream.destroy()
     }
   }
+}
+
+// The splice, both ways.
+
+function onClientData (this: Spliced, chunk: Buffer): void {
+  const s = this[kSplice] as Splice
+  if (!s.upstream.write(chunk)) {
+    s.clientHeld = true
+    this.pause()
+  }
+}
+
+function onUpstreamDrain (this: Spliced): void {
+  const s = this[kSplice] as Splice
+  if (s.clientHeld) {
+    s.clientHeld = false
+    s.client.resume()
+  }
+}
+
+function onClientEnd (this: Spliced): void {
+  const s = this[kSplice] as Splice
+  if (!s.done && !s.upstream.writableEnded) s.upstream.end()
+}
+
+function onUpstreamData (this: Spliced, chunk: Buffer): void {
+  const s = this[kSplice] as Splice
+  if (!s.client.write(chunk)) {
+    s.upstreamHeld = true
+    this.pause()
+  }
+}
+
+function onClientDrain (this: Spliced): void {
+  const s = this[kSplice] as Splice
+  if (s.upstreamHeld) {
+    s.upstreamHeld = false
+    s.upstream.resume()
+  }
+}
+
+function onUpstreamEnd (this: Spliced): void {
+  const s = this[kSplice] as Splice
+  if (!s.done && !s.client.writableEnded) s.client.end()
 }
 
 function onUpstreamConnect (this: Spliced): void {
@@ -150,15 +207,10 @@ function onUpstreamConnect (this: Spliced): void {
   s.connected = true
   this.setTimeout(0)
   s.options.outcome('connected')
-  const header = proxyHeader(s.target, s.info, s.client)
-  if (header !== null) this.write(header)
-  s.client.pipe(this)
-  this.pipe(s.client)
   if (s.options.idleTimeout !== undefined && s.options.idleTimeout > 0) {
     s.client.setTimeout(s.options.idleTimeout)
     s.client.on('timeout', onIdle)
   }
-  watch(s)
 }
 
 function onUpstreamTimeout (this: Spliced): void {
@@ -183,9 +235,9 @@ function onClientError (this: Spliced): void {
 
 /**
  * A side closed. After an error, both end (see `broken`). After a clean close — both of its
- * directions finished — the pipes have already ended the other side's writing and its
- * reading: it closes by itself once what is queued for it is flushed, so it is only ended,
- * never destroyed with bytes still queued.
+ * directions finished — the other side's writing has been ended already (its FIN passed on)
+ * and so has its reading: it closes by itself once what is queued for it is flushed, so it is
+ * only ended, never destroyed with bytes still queued.
  */
 function onSideClose (this: Spliced, hadError: boolean): void {
   const s = this[kSplice]
@@ -196,8 +248,9 @@ function onSideClose (this: Spliced, hadError: boolean): void {
     return
   }
   if (!s.connected) {
-    // The client left before the upstream answered: nothing was sent either way.
+    // The client left before the upstream answered: nothing reached anyone.
     s.done = true
+    live.delete(s)
     other.destroy()
     return
   }
@@ -237,7 +290,7 @@ function proxyHeader (target: ProxyTarget, info: ConnectionInfo, client: Socket)
   }
 }
 
-/** Splice `client` (its sniffed bytes already replayed) to the route's upstream. */
+/** Splice `client` (its sniffed bytes replayed into it) to the route's upstream. */
 export function proxyTo (client: Socket, target: ProxyTarget, info: ConnectionInfo, options: ProxyOptions): void {
   const upstream: Spliced = net.connect({
     host: target.host ?? '127.0.0.1',
@@ -245,7 +298,7 @@ export function proxyTo (client: Socket, target: ProxyTarget, info: ConnectionIn
     noDelay: true,
     allowHalfOpen: true
   })
-  const s = new Splice(client, upstream, target, info, options)
+  const s = new Splice(client, upstream, options)
   ;(client as Spliced)[kSplice] = s
   upstream[kSplice] = s
   upstream.setTimeout(target.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT)
@@ -255,4 +308,17 @@ export function proxyTo (client: Socket, target: ProxyTarget, info: ConnectionIn
   upstream.on('close', onSideClose)
   client.on('error', onClientError)
   client.on('close', onSideClose)
+  // Queued until the upstream connects, in this order: the header, the sniffed bytes (taken
+  // back from the client socket's buffer), then whatever the client sends next.
+  const header = proxyHeader(target, info, client)
+  if (header !== null) upstream.write(header)
+  const replayed = client.read() as Buffer | null
+  if (replayed !== null && replayed.length > 0) upstream.write(replayed)
+  client.on('end', onClientEnd)
+  upstream.on('end', onUpstreamEnd)
+  upstream.on('data', onUpstreamData)
+  upstream.on('drain', onUpstreamDrain)
+  client.on('drain', onClientDrain)
+  client.on('data', onClientData)
+  watch(s)
 }

@@ -153,10 +153,10 @@ async function ask (t: TestContext, host: string, port: number, version: 1 | 2, 
   const client = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 }
   const chunks: Buffer[] = []
   socket.on('data', (c: Buffer) => chunks.push(c))
-  const done = new Promise<void>((resolve, reject) => {
-    socket.once('close', () => resolve())
-    socket.once('error', reject)
-  })
+  // nginx answers without reading the request and closes with it unread: a RST right behind
+  // the answer, passed on by the mux. The answer is what counts.
+  socket.on('error', () => {})
+  const done = new Promise<void>((resolve) => { socket.once('close', () => resolve()) })
   socket.write(`${header}GET /v${version} HTTP/1.1\r\nHost: who\r\nConnection: close\r\n\r\n`)
   await done
   const text = Buffer.concat(chunks).toString('latin1')
