@@ -9,7 +9,7 @@
  * --quick         3 rounds, 2-second runs, 256 MiB bulk: a smoke test of a few minutes.
  *                 Writes bench/results/BENCHMARKS.quick.md unless --out says otherwise.
  * --only=…        scenario ids: https-keepalive, plain-keepalive, tls-handshake, redirect,
- *                 proxy, proxy-latency, memory, sniffers.
+ *                 proxy, proxy-same-cpu, proxy-latency, memory, sniffers.
  * --skip-install  use what is installed.
  * --profile       one round of the chosen scenarios' saturating loads with the Node servers
  *                 under `--cpu-prof`; writes profile summaries to bench/results/profiles/
@@ -35,11 +35,12 @@ import { memory } from './scenarios/memory.js'
 import { plainKeepAlive } from './scenarios/plain-keepalive.js'
 import { proxyLatency } from './scenarios/proxy-latency.js'
 import { proxy } from './scenarios/proxy.js'
+import { proxySameCpu } from './scenarios/proxy-same-cpu.js'
 import { redirect } from './scenarios/redirect.js'
 import { sniffers } from './scenarios/sniffers.js'
 import { tlsHandshake } from './scenarios/tls-handshake.js'
 
-const SCENARIOS: Scenario[] = [httpsKeepAlive, plainKeepAlive, tlsHandshake, redirect, proxy, proxyLatency, memory, sniffers]
+const SCENARIOS: Scenario[] = [httpsKeepAlive, plainKeepAlive, tlsHandshake, redirect, proxy, proxySameCpu, proxyLatency, memory, sniffers]
 
 function arg (name: string): string | undefined {
   const a = process.argv.find((x) => x === `--${name}` || x.startsWith(`--${name}=`))

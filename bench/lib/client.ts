@@ -14,7 +14,7 @@
  * - `banner`: connect, send an SSH-like hello line, wait for the upstream's banner, close;
  * - `echo`: connect, send the hello line, wait for its first echoed byte, close;
  * - `bulk`: connect, send the hello line then `bytes` bytes in 256 KiB chunks, wait for the
- *   sink's `OK`;
+ *   sink's `OK`; with `rate`, paced at that many MB/s (10^6 B/s) instead of flat out;
  * - `hold`: open `count` connections (idle, or echo-confirmed with `confirm`), report,
  *   then hold them until stdin says `release` (or `holdSeconds` pass).
  *
@@ -284,11 +284,17 @@ async function bulk (c: ClientConfig): Promise<ClientResult> {
   const chunk = Buffer.alloc(CHUNK, 0x61)
   const socket = net.connect({ host: c.host ?? '127.0.0.1', port: c.port, noDelay: true })
   const t0 = process.hrtime.bigint()
+  const paced = c.rate !== undefined && c.rate > 0 ? c.rate * 1e6 : 0
+  let pacer: NodeJS.Timeout | null = null
   const seconds = await withTimeout<number>(c.timeoutMs ?? 120_000, socket, (done, fail) => {
     let sent = 0
     let reply = ''
+    let started = 0n
     const pump = (): void => {
-      while (sent < bytes) {
+      pacer = null
+      // Paced: no further than the rate allows by now; look again in 2 ms.
+      const allowed = paced > 0 ? Math.min(bytes, Number(process.hrtime.bigint() - started) / 1e9 * paced) : bytes
+      while (sent < allowed) {
         const n = Math.min(CHUNK, bytes - sent)
         sent += n
         if (!socket.write(n === CHUNK ? chunk : chunk.subarray(0, n))) {
@@ -296,9 +302,11 @@ async function bulk (c: ClientConfig): Promise<ClientResult> {
           return
         }
       }
+      if (sent < bytes) pacer = setTimeout(pump, 2)
     }
     socket.on('connect', () => {
       socket.write(`${HELLO.trimEnd()} ${bytes}\r\n`)
+      started = process.hrtime.bigint()
       pump()
     })
     socket.setEncoding('latin1')
@@ -312,7 +320,7 @@ async function bulk (c: ClientConfig): Promise<ClientResult> {
     })
     socket.on('error', fail)
     socket.on('close', () => fail(new OpError('closed-early')))
-  })
+  }).finally(() => { if (pacer !== null) clearTimeout(pacer) })
   const r = summarize(c, [seconds * 1e6], 1, 0, 0, {}, seconds)
   r.bulkSeconds = seconds
   r.mbps = bytes / seconds / 1e6

@@ -1,15 +1,36 @@
 /**
  * Proxy routes: splice a decided client socket to an upstream.
  *
- * The upstream gets, in this order: the PROXY header (the moment it connects, before any
- * client byte — server-speaks-first protocols must not wait on it), the sniffed bytes
- * (replayed by the client socket), then everything else, both ways, with backpressure
- * (`pipe`). Half-close is carried both ways: the client's FIN becomes the upstream's FIN and
+ * The upstream gets, in this order: the PROXY header, the sniffed bytes, then everything
+ * else, both ways, with backpressure. All three are queued on the upstream socket the moment
+ * the route is decided, before it has connected: Node writes them out in that order as soon
+ * as it connects, so the header still arrives before any client byte and at once (a
+ * server-speaks-first upstream must not wait for the client), and the client's first bytes
+ * leave without waiting for another turn of the event loop. The sniffed bytes are taken back
+ * out of the client socket (the pipeline replays them into it) and written straight to the
+ * upstream. Half-close is carried both ways: the client's FIN becomes the upstream's FIN and
  * the reply that follows still reaches the client, and the other way round.
+ *
+ * The splice is 'data' → write, pausing the reader while the writer's buffer is full and
+ * resuming it on 'drain' (what `pipe` does, without its per-chunk bookkeeping). Every
+ * listener is a module-level function that finds its `Splice` through a symbol on the socket.
  *
  * Timers are the sockets' own: the connect timeout is the upstream socket's inactivity
  * timeout while connecting, the idle timeout the client socket's (refreshed by traffic in
  * either direction, since the client socket both reads and writes all of it).
+ *
+ * Resets. A socket that is being read learns of its peer's reset from the read, one with
+ * bytes queued for it from the write. One that is neither — its bytes are held back because
+ * the other side stopped reading, or its peer has sent FIN, and nothing is due to it — hears
+ * nothing: its descriptor is not even polled. One shared timer probes those once a second
+ * with an empty write, which the kernel fails with the pending ECONNRESET (or EPIPE) and
+ * otherwise ignores. A probe refreshes the client socket's idle timer, so the same sweep
+ * also keeps the idle timeout, from the sockets' byte counts.
+ *
+ * A reset is a failure (`upstream-error`, `client-error`) unless the side that resets had
+ * already been given everything the other side sent, FIN included: then it has closed (the
+ * common "close with unread bytes" of a server that stops after its client's FIN), and only
+ * the reset is passed on.
  */
 import net, { type Socket } from 'node:net'
 import { encodeProxyV1 } from '../sniff/proxy-v1.js'
@@ -17,6 +38,9 @@ import { encodeProxyV2 } from '../sniff/proxy-v2.js'
 import type { ConnectionInfo, ProxyOutcome, ProxyTarget } from '../types.js'
 
 export const DEFAULT_CONNECT_TIMEOUT = 10_000
+
+/** How often sockets that are not being read are probed for a reset (ms). */
+export const PROBE_INTERVAL = 1000
 
 export interface ProxyOptions {
   idleTimeout?: number
@@ -27,17 +51,91 @@ export interface ProxyOptions {
 const kSplice = Symbol('portmux.splice')
 interface Spliced extends Socket { [kSplice]?: Splice }
 
+const EMPTY = Buffer.alloc(0)
+
+/** Connected splices, swept by one shared timer. */
+const live = new Set<Splice>()
+let sweeper: NodeJS.Timeout | null = null
+
+function watch (s: Splice): void {
+  live.add(s)
+  if (sweeper === null) {
+    sweeper = setInterval(sweep, PROBE_INTERVAL)
+    sweeper.unref()
+  }
+}
+
+function sweep (): void {
+  if (live.size === 0) {
+    // Stopped lazily: back-to-back short connections do not start and stop it each time.
+    if (sweeper !== null) clearInterval(sweeper)
+    sweeper = null
+    return
+  }
+  for (const s of live) s.check()
+}
+
+/**
+ * An empty write to a socket nobody reads and nothing is queued for: the kernel reports a
+ * reset that arrived meanwhile (as the write's error), and does nothing otherwise.
+ */
+function probe (socket: Socket): void {
+  if (socket.destroyed || socket.writableEnded || socket.writableLength > 0) return
+  if (!socket.readableEnded && !socket.isPaused()) return
+  socket.write(EMPTY)
+}
+
 class Splice {
   connected = false
   done = false
+  /** Which side this splice paused because the other one's buffer was full. */
+  clientHeld = false
+  upstreamHeld = false
+  /** Bytes the client socket had moved either way at the last sweep, and for how long since (ms). */
+  moved = -1
+  quiet = 0
 
   constructor (
     readonly client: Spliced,
     readonly upstream: Spliced,
-    readonly target: ProxyTarget,
-    readonly info: ConnectionInfo,
     readonly options: ProxyOptions
   ) {}
+
+  /** The sweep: probe both sides, keep the idle timeout. */
+  check (): void {
+    if (this.done || (this.client.destroyed && this.upstream.destroyed)) {
+      live.delete(this)
+      return
+    }
+    probe(this.client)
+    if (!this.connected) return
+    probe(this.upstream)
+    const idle = this.options.idleTimeout
+    if (idle === undefined || idle <= 0) return
+    const moved = this.client.bytesRead + this.client.bytesWritten
+    if (moved !== this.moved) {
+      this.moved = moved
+      this.quiet = 0
+    } else if ((this.quiet += PROBE_INTERVAL) >= idle) {
+      this.fail('idle-timeout')
+    }
+  }
+
+  /**
+   * `side` was reset (or failed otherwise). If it had been given everything the other side
+   * sent, FIN included, it closed rather than failed: the reset is passed on, nothing counted.
+   */
+  broken (side: Spliced): void {
+    if (this.done) return
+    if (this.connected && side.writableEnded && side.writableLength === 0) {
+      this.done = true
+      live.delete(this)
+      reset(side === this.client ? this.upstream : this.client)
+      side.destroy()
+      return
+    }
+    this.fail(side === this.client ? 'client-error' : 'upstream-error')
+  }
 
   /**
    * End both sides after a failure, counting it once. A reset on one side is passed on as a
@@ -46,13 +144,61 @@ class Splice {
   fail (outcome: ProxyOutcome): void {
     if (this.done) return
     this.done = true
+    live.delete(this)
     this.options.outcome(outcome)
     const abort = outcome === 'upstream-error' || outcome === 'client-error'
-    for (const side of [this.client, this.upstream]) {
-      if (abort) reset(side)
-      else side.destroy()
+    if (abort) {
+      reset(this.client)
+      reset(this.upstream)
+    } else {
+      this.client.destroy()
+      this.upstream.destroy()
     }
   }
+}
+
+// The splice, both ways.
+
+function onClientData (this: Spliced, chunk: Buffer): void {
+  const s = this[kSplice] as Splice
+  if (!s.upstream.write(chunk)) {
+    s.clientHeld = true
+    this.pause()
+  }
+}
+
+function onUpstreamDrain (this: Spliced): void {
+  const s = this[kSplice] as Splice
+  if (s.clientHeld) {
+    s.clientHeld = false
+    s.client.resume()
+  }
+}
+
+function onClientEnd (this: Spliced): void {
+  const s = this[kSplice] as Splice
+  if (!s.done && !s.upstream.writableEnded) s.upstream.end()
+}
+
+function onUpstreamData (this: Spliced, chunk: Buffer): void {
+  const s = this[kSplice] as Splice
+  if (!s.client.write(chunk)) {
+    s.upstreamHeld = true
+    this.pause()
+  }
+}
+
+function onClientDrain (this: Spliced): void {
+  const s = this[kSplice] as Splice
+  if (s.upstreamHeld) {
+    s.upstreamHeld = false
+    s.upstream.resume()
+  }
+}
+
+function onUpstreamEnd (this: Spliced): void {
+  const s = this[kSplice] as Splice
+  if (!s.done && !s.client.writableEnded) s.client.end()
 }
 
 function onUpstreamConnect (this: Spliced): void {
@@ -61,10 +207,6 @@ function onUpstreamConnect (this: Spliced): void {
   s.connected = true
   this.setTimeout(0)
   s.options.outcome('connected')
-  const header = proxyHeader(s.target, s.info, s.client)
-  if (header !== null) this.write(header)
-  s.client.pipe(this)
-  this.pipe(s.client)
   if (s.options.idleTimeout !== undefined && s.options.idleTimeout > 0) {
     s.client.setTimeout(s.options.idleTimeout)
     s.client.on('timeout', onIdle)
@@ -83,34 +225,37 @@ function onIdle (this: Spliced): void {
 function onUpstreamError (this: Spliced, err: NodeJS.ErrnoException): void {
   const s = this[kSplice]
   if (s === undefined) return
-  s.fail(!s.connected && (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EHOSTUNREACH') ? 'upstream-refused' : 'upstream-error')
+  if (!s.connected) s.fail(err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EHOSTUNREACH' ? 'upstream-refused' : 'upstream-error')
+  else s.broken(this)
 }
 
 function onClientError (this: Spliced): void {
-  this[kSplice]?.fail('client-error')
+  this[kSplice]?.broken(this)
 }
 
 /**
- * A side closed. After an error, both end (as a reset). After a clean close — both of its
- * directions finished — the pipes have already ended the other side's writing and its
- * reading: it closes by itself once what is queued for it is flushed, so it is only ended,
- * never destroyed with bytes still queued.
+ * A side closed. After an error, both end (see `broken`). After a clean close — both of its
+ * directions finished — the other side's writing has been ended already (its FIN passed on)
+ * and so has its reading: it closes by itself once what is queued for it is flushed, so it is
+ * only ended, never destroyed with bytes still queued.
  */
 function onSideClose (this: Spliced, hadError: boolean): void {
   const s = this[kSplice]
   if (s === undefined || s.done) return
   const other = this === s.client ? s.upstream : s.client
   if (hadError) {
-    s.fail(this === s.client ? 'client-error' : 'upstream-error')
+    s.broken(this)
     return
   }
   if (!s.connected) {
-    // The client left before the upstream answered: nothing was sent either way.
+    // The client left before the upstream answered: nothing reached anyone.
     s.done = true
+    live.delete(s)
     other.destroy()
     return
   }
-  if (!other.writableEnded) other.end()
+  if (other.destroyed) live.delete(s)
+  else if (!other.writableEnded) other.end()
 }
 
 /** Reset a TCP connection (RST); a TLS socket resets the TCP socket under it. */
@@ -145,7 +290,7 @@ function proxyHeader (target: ProxyTarget, info: ConnectionInfo, client: Socket)
   }
 }
 
-/** Splice `client` (its sniffed bytes already replayed) to the route's upstream. */
+/** Splice `client` (its sniffed bytes replayed into it) to the route's upstream. */
 export function proxyTo (client: Socket, target: ProxyTarget, info: ConnectionInfo, options: ProxyOptions): void {
   const upstream: Spliced = net.connect({
     host: target.host ?? '127.0.0.1',
@@ -153,7 +298,7 @@ export function proxyTo (client: Socket, target: ProxyTarget, info: ConnectionIn
     noDelay: true,
     allowHalfOpen: true
   })
-  const s = new Splice(client, upstream, target, info, options)
+  const s = new Splice(client, upstream, options)
   ;(client as Spliced)[kSplice] = s
   upstream[kSplice] = s
   upstream.setTimeout(target.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT)
@@ -163,4 +308,17 @@ export function proxyTo (client: Socket, target: ProxyTarget, info: ConnectionIn
   upstream.on('close', onSideClose)
   client.on('error', onClientError)
   client.on('close', onSideClose)
+  // Queued until the upstream connects, in this order: the header, the sniffed bytes (taken
+  // back from the client socket's buffer), then whatever the client sends next.
+  const header = proxyHeader(target, info, client)
+  if (header !== null) upstream.write(header)
+  const replayed = client.read() as Buffer | null
+  if (replayed !== null && replayed.length > 0) upstream.write(replayed)
+  client.on('end', onClientEnd)
+  upstream.on('end', onUpstreamEnd)
+  upstream.on('data', onUpstreamData)
+  upstream.on('drain', onUpstreamDrain)
+  client.on('drain', onClientDrain)
+  client.on('data', onClientData)
+  watch(s)
 }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { createCipheriv, createHash } from 'node:crypto'
 import net, { type AddressInfo } from 'node:net'
+import { readFile } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
 import { createServer } from '../../src/node.js'
 import type { MuxServer } from '../../src/core/server.js'
@@ -661,4 +662,161 @@ test('a download after the client half-closed its request arrives whole, to a sl
   assert.equal(got.bytes, 16 * MiB)
   assert.equal(got.sha256, sent)
   await until(allClosed(server, 'bulk'), 5000, 'open counts at zero')
+})
+
+// ---------------------------------------------------------------------------------------------
+// Resets under backpressure: the side that resets is not being read (the other side stopped
+// reading, so its data has nowhere to go), and nothing is being written to it.
+//
+// What the far end received is read from the kernel, not from Node: a reset that arrives
+// behind unread bytes is reported by libuv as a clean end once those are read (it takes the
+// hang-up flag after a short read for EOF), so only the kernel tells a RST from a FIN here: a
+// socket that received a FIN stays in /proc/net/tcp in CLOSE_WAIT, one that was reset leaves
+// the table although its descriptor is still open.
+
+/** Write 64 KiB chunks until writes stop draining: every buffer on the way is full. */
+async function fillUntilStalled (socket: net.Socket): Promise<void> {
+  const chunk = Buffer.alloc(64 * 1024, 0x61)
+  for (;;) {
+    if (socket.write(chunk)) continue
+    const drainedInTime = await Promise.race([once(socket, 'drain').then(() => true), delay(300).then(() => false)])
+    if (!drainedInTime) return
+  }
+}
+
+const TCP_STATES: Record<string, string> = { '01': 'ESTABLISHED', '08': 'CLOSE_WAIT' }
+
+/** The kernel's TCP state of this open IPv4 socket (from /proc/net/tcp); `reset` once it left the table. */
+async function tcpState (socket: net.Socket): Promise<string> {
+  const hex = (port: number | undefined): string => (port ?? 0).toString(16).toUpperCase().padStart(4, '0')
+  const local = `0100007F:${hex(socket.localPort)}`
+  const remote = `0100007F:${hex(socket.remotePort)}`
+  const table = await readFile('/proc/net/tcp', 'latin1')
+  for (const line of table.split('\n')) {
+    const cols = line.trim().split(/\s+/)
+    if (cols[1] === local && cols[2] === remote) return TCP_STATES[cols[3]] ?? cols[3]
+  }
+  return 'reset'
+}
+
+const STALLED = 5
+
+test('a client that resets while its upstream is not reading is noticed: the reset is passed on, counted', T, async (t) => {
+  const up = await upstream(t, (c) => {
+    c.socket.removeAllListeners('data')
+    c.socket.pause()
+  })
+  const { server, port } = await muxWith(t)
+  server.route('pmx', proxyRoute({ port: up.port }))
+  const clients = await Promise.all(Array.from({ length: STALLED }, async () => await connect(t, port)))
+  for (const client of clients) client.write('PMX ')
+  await Promise.all(clients.map(fillUntilStalled))
+  assert.equal(up.conns.length, STALLED)
+  for (const client of clients) client.resetAndDestroy()
+  await until(allClosed(server, 'pmx'), 10_000, 'open counts at zero')
+  const states = await Promise.all(up.conns.map(async (c) => await tcpState(c.socket)))
+  assert.deepEqual(states, Array(STALLED).fill('reset'), 'each upstream was reset (CLOSE_WAIT would be a FIN)')
+  const p = server.stats().proxy
+  assert.equal(p['client-error'], STALLED)
+  assert.equal(p['upstream-error'], 0)
+})
+
+test('an upstream that resets while the client is not reading is noticed: the reset is passed on, counted', T, async (t) => {
+  const up = await upstream(t, (c) => {
+    c.socket.removeAllListeners('data')
+    c.socket.resume()
+  })
+  const { server, port } = await muxWith(t)
+  server.route('pmx', proxyRoute({ port: up.port }))
+  const clients = await Promise.all(Array.from({ length: STALLED }, async () => await connect(t, port)))
+  for (const client of clients) {
+    client.pause()
+    client.on('error', () => {})
+    client.write('PMX ')
+  }
+  await until(() => up.conns.length === STALLED, 5000, 'every upstream connection')
+  await Promise.all(up.conns.map(async (c) => { await fillUntilStalled(c.socket) }))
+  for (const c of up.conns) c.socket.resetAndDestroy()
+  await until(allClosed(server, 'pmx'), 10_000, 'open counts at zero')
+  const states = await Promise.all(clients.map(tcpState))
+  assert.deepEqual(states, Array(STALLED).fill('reset'), 'each client was reset (CLOSE_WAIT would be a FIN)')
+  const p = server.stats().proxy
+  assert.equal(p['upstream-error'], STALLED)
+  assert.equal(p['client-error'], 0)
+})
+
+// ---------------------------------------------------------------------------------------------
+// Resets that end a finished conversation: the side that resets had been given everything the
+// other side sent, its FIN included. PostgreSQL over TLS ends this way (the server reads the
+// client's Terminate, answers close_notify and closes with the client's own close_notify
+// still unread: a RST, in place of its FIN).
+
+test('a server that resets after its client\'s FIN ends the session normally: not counted as an error', T, async (t) => {
+  const up = await upstream(t, (c) => {
+    c.socket.on('end', () => {
+      c.socket.write('BYE\n', () => { setTimeout(() => { c.socket.resetAndDestroy() }, 30) })
+    })
+  })
+  const { server, port } = await muxWith(t)
+  server.route('pmx', proxyRoute({ port: up.port }))
+  const client = await connectHalfOpen(t, port)
+  client.on('error', () => {})
+  const reply = readAll(client)
+  client.end('PMX QUIT\n')
+  assert.equal((await reply).toString(), 'BYE\n')
+  assert.equal((await up.conn(0)).received().toString(), 'PMX QUIT\n')
+  await until(allClosed(server, 'pmx'), 5000, 'open counts at zero')
+  const p = server.stats().proxy
+  assert.equal(p.connected, 1)
+  assert.equal(p['upstream-error'], 0)
+  assert.equal(p['client-error'], 0)
+})
+
+test('a client that resets after the upstream\'s FIN reached it ends the session normally: not counted as an error', T, async (t) => {
+  const up = await upstream(t, (c) => { c.socket.once('data', () => { c.socket.end('done\n') }) })
+  const { server, port } = await muxWith(t)
+  server.route('pmx', proxyRoute({ port: up.port }))
+  const client = await connectHalfOpen(t, port)
+  let got = ''
+  client.setEncoding('latin1')
+  client.on('data', (d: string) => { got += d })
+  client.write('PMX hello\n')
+  await once(client, 'end')
+  assert.equal(got, 'done\n')
+  await delay(30)
+  client.resetAndDestroy()
+  const conn = await up.conn(0)
+  await conn.closed
+  await until(allClosed(server, 'pmx'), 5000, 'open counts at zero')
+  const p = server.stats().proxy
+  assert.equal(p.connected, 1)
+  assert.equal(p['client-error'], 0)
+  assert.equal(p['upstream-error'], 0)
+})
+
+test('bytes and a reset back to back from the upstream reach the client as a reset, never as a clean end', T, async (t) => {
+  // libuv reports a hang-up that follows a short read as EOF: the mux must not take the reset
+  // right behind the last bytes for a FIN. The clients read nothing until the mux is done, so
+  // that what they were sent is read from the kernel (see tcpState).
+  const up = await upstream(t, (c) => {
+    c.socket.once('data', () => {
+      c.socket.write('partial answer')
+      c.socket.resetAndDestroy()
+    })
+  })
+  const { server, port } = await muxWith(t)
+  server.route('pmx', proxyRoute({ port: up.port }))
+  const N = 10
+  const clients: net.Socket[] = []
+  for (let i = 0; i < N; i++) {
+    const client = await connect(t, port)
+    client.pause()
+    client.on('error', () => {})
+    client.write('PMX go')
+    clients.push(client)
+  }
+  await until(allClosed(server, 'pmx'), 5000, 'open counts at zero')
+  const states = await Promise.all(clients.map(tcpState))
+  assert.deepEqual(states, Array(N).fill('reset'), 'every client was reset (CLOSE_WAIT is a FIN)')
+  assert.equal(server.stats().proxy['upstream-error'], N)
 })
