@@ -56,6 +56,7 @@ export function registerMetrics (server: MuxServer, options: MetricsOptions = {}
   const names = {
     accepted: `${prefix}connections_accepted_total`,
     pending: `${prefix}connections_pending`,
+    handshakes: `${prefix}connections_handshaking`,
     open: `${prefix}connections_open`,
     decided: `${prefix}connections_decided_total`,
     closed: `${prefix}connections_closed_total`,
@@ -100,6 +101,14 @@ export function registerMetrics (server: MuxServer, options: MetricsOptions = {}
     registers,
     collect () {
       this.set(stats().pending)
+    }
+  }))
+  metrics.push(new Gauge({
+    name: names.handshakes,
+    help: 'Decided TLS connections in their handshake now (counted against maxPending).',
+    registers,
+    collect () {
+      this.set(stats().handshakes)
     }
   }))
   const byDestination = (counts: MuxStats['open'], set: (labels: { destination: DestinationLabel, route: string }, value: number) => void): void => {

@@ -92,6 +92,8 @@ test('counters, gauges and the sniff-time histogram after real traffic, scraped 
   assert.equal(sample(text, 'portmux_connections_accepted_total'), 6, 'HTTPS, redirect, 2 echo, proxy, silent')
   assert.equal(typeOf(text, 'portmux_connections_pending'), 'gauge')
   assert.equal(sample(text, 'portmux_connections_pending'), 0)
+  assert.equal(typeOf(text, 'portmux_connections_handshaking'), 'gauge')
+  assert.equal(sample(text, 'portmux_connections_handshaking'), 0)
 
   assert.equal(typeOf(text, 'portmux_connections_decided_total'), 'counter')
   assert.equal(sample(text, 'portmux_connections_decided_total', { destination: 'https', route: '' }), 1)
