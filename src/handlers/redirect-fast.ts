@@ -45,7 +45,7 @@ export function fastReply (bytes: Uint8Array, answer: (asked: Asked) => Answer, 
   const parsed = parseRequestHead(bytes, MAX_FAST_HEAD)
   if (parsed.verdict !== 'match') return null
   const head = parsed.head
-  if (head.length !== bytes.length || head.minor > 1 || !FAST_METHODS.has(head.method)) return null
+  if (head.length !== bytes.length || head.minor > 1 || head.padded || !FAST_METHODS.has(head.method)) return null
   const target = head.target
   if (target.charCodeAt(0) !== 0x2f /* / */ && !ABSOLUTE.test(target)) return null
   const fields = head.fields
@@ -54,6 +54,7 @@ export function fastReply (bytes: Uint8Array, answer: (asked: Asked) => Answer, 
   let host: string | undefined
   let forwardedHost: string | undefined
   let websocket = false
+  let lengths = 0
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i].toLowerCase()
     const value = fields[i + 1]
@@ -63,7 +64,8 @@ export function fastReply (bytes: Uint8Array, answer: (asked: Asked) => Answer, 
         host = value
         break
       case 'content-length':
-        if (value !== '0') return null
+        // Node refuses a repeated Content-Length, even an equal one.
+        if (value !== '0' || ++lengths > 1) return null
         break
       case 'upgrade':
         // Only the WebSocket upgrade the redirect rules know of, once.

@@ -14,7 +14,9 @@
  * - every line ends in CRLF: a bare LF or a CR not followed by LF is `'no'`;
  * - field-name: a token, with the colon right after it (no whitespace before the colon);
  * - field-value: visible ASCII, obs-text (0x80–0xFF), SP and HTAB; any other control byte,
- *   DEL included, is `'no'`. Leading and trailing SP/HTAB are not part of the value;
+ *   DEL included, is `'no'`. Leading and trailing SP/HTAB are not part of the value, and
+ *   `padded` tells whether any value was followed by some (recipients do not all treat that
+ *   alike: Node refuses a Content-Length followed by HTAB);
  * - a line starting with SP or HTAB (obs-fold, or whitespace before the first field) is `'no'`.
  *
  * `'more'` while the head is incomplete and shorter than the bound; `'no'` once it is longer.
@@ -33,6 +35,8 @@ export interface RequestHead {
   minor: number
   /** Field names as sent and their values (latin1, without the surrounding whitespace), alternating. */
   fields: string[]
+  /** Whether some non-empty field value was followed by SP or HTAB. */
+  padded: boolean
   /** Bytes of the head, the final empty line included. */
   length: number
 }
@@ -108,12 +112,13 @@ export function parseRequestHead (bytes: Uint8Array, maxLength: number): HeadRes
 
   // field lines, up to the empty line
   const fields: string[] = []
+  let padded = false
   for (;;) {
     if (i === n) return short
     if (bytes[i] === CR) {
       if (++i === n) return short
       if (bytes[i] !== LF) return NO
-      return { verdict: 'match', head: { method, target, minor: digit - 0x30, fields, length: i + 1 } }
+      return { verdict: 'match', head: { method, target, minor: digit - 0x30, fields, padded, length: i + 1 } }
     }
     const nameStart = i
     while (i < n && TCHAR[bytes[i]] === 1) i++
@@ -133,6 +138,7 @@ export function parseRequestHead (bytes: Uint8Array, maxLength: number): HeadRes
     if (bytes[i] !== CR) return NO
     if (++i === n) return short
     if (bytes[i] !== LF) return NO
+    if (valueEnd !== valueStart && valueEnd !== i - 1) padded = true
     i++
     fields.push(name, latin1(bytes, valueStart, valueEnd))
   }
