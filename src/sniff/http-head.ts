@@ -53,6 +53,9 @@ const LF = 0x0a
 const COLON = 0x3a
 const DEL = 0x7f
 
+/** Buffer's own latin1 decoder of a range (undocumented, but as old as Buffer; undici reads headers with it too). */
+interface Latin1View { latin1Slice: (start: number, end: number) => string }
+
 const NO: HeadResult = { verdict: 'no' }
 const MORE: HeadResult = { verdict: 'more' }
 
@@ -64,9 +67,6 @@ function isValueByte (byte: number): boolean {
   return byte === HTAB || (byte >= SP && byte !== DEL)
 }
 
-function latin1 (bytes: Uint8Array, start: number, end: number): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1')
-}
 
 /**
  * Parse the request head at the start of `bytes`. A head of more than `maxLength` bytes
@@ -74,6 +74,7 @@ function latin1 (bytes: Uint8Array, start: number, end: number): string {
  */
 export function parseRequestHead (bytes: Uint8Array, maxLength: number): HeadResult {
   const n = Math.min(bytes.length, maxLength)
+  const view = (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)) as unknown as Latin1View
   // Past the bound, a verdict of 'more' turns into 'no'.
   const short = bytes.length < maxLength ? MORE : NO
   let i = 0
@@ -84,7 +85,7 @@ export function parseRequestHead (bytes: Uint8Array, maxLength: number): HeadRes
   }
   if (i === n) return short
   if (i === 0 || bytes[i] !== SP) return NO
-  const method = latin1(bytes, 0, i)
+  const method = view.latin1Slice(0, i)
   i++
 
   // request-target
@@ -92,7 +93,7 @@ export function parseRequestHead (bytes: Uint8Array, maxLength: number): HeadRes
   while (i < n && bytes[i] > SP && bytes[i] < DEL) i++
   if (i === n) return short
   if (i === targetStart || bytes[i] !== SP) return NO
-  const target = latin1(bytes, targetStart, i)
+  const target = view.latin1Slice(targetStart, i)
   i++
 
   // HTTP-version CRLF
@@ -125,7 +126,7 @@ export function parseRequestHead (bytes: Uint8Array, maxLength: number): HeadRes
     if (i === n) return short
     // An empty name covers obs-fold and leading whitespace; whitespace before the colon is 'no' too.
     if (i === nameStart || bytes[i] !== COLON) return NO
-    const name = latin1(bytes, nameStart, i)
+    const name = view.latin1Slice(nameStart, i)
     i++
     while (i < n && (bytes[i] === SP || bytes[i] === HTAB)) i++
     const valueStart = i
@@ -140,6 +141,6 @@ export function parseRequestHead (bytes: Uint8Array, maxLength: number): HeadRes
     if (bytes[i] !== LF) return NO
     if (valueEnd !== valueStart && valueEnd !== i - 1) padded = true
     i++
-    fields.push(name, latin1(bytes, valueStart, valueEnd))
+    fields.push(name, view.latin1Slice(valueStart, valueEnd))
   }
 }
