@@ -234,7 +234,8 @@ export class HttpServers {
     const servesPlain = options.tls === null || options.plaintext === 'serve'
     this.refusesH2c = !servesPlain
     this.answer = servesPlain ? null : options.plaintext === 'redirect' ? redirectAnswerer(options.redirect, options.mainPort) : () => REJECT_ANSWER
-    this.flushTimeout = options.connectionTimeout ?? FLUSH_TIMEOUT
+    // An answered connection always has a deadline, even where `connectionTimeout` is 0 (none).
+    this.flushTimeout = options.connectionTimeout !== undefined && options.connectionTimeout > 0 ? options.connectionTimeout : FLUSH_TIMEOUT
 
     if (options.tls !== null) {
       this.secure = options.http2

@@ -106,7 +106,7 @@ function serialise (a: Answer, head: boolean): string {
 // ---------------------------------------------------------------------------------------------
 // Sending it
 
-/** ms a client that does not read the answer keeps its connection when no `connectionTimeout` is set. */
+/** ms a client that does not read the answer keeps its connection when `connectionTimeout` is not set (or 0). */
 export const FLUSH_TIMEOUT = 10_000
 
 function ignore (): void {}
@@ -133,5 +133,5 @@ export function sendAndClose (socket: Socket, reply: string, timeout: number): v
   socket.resume()
   socket.once('finish', destroySelf)
   socket.end()
-  if (timeout > 0) socket.setTimeout(timeout, destroySelf)
+  socket.setTimeout(timeout, destroySelf)
 }
