@@ -7,21 +7,52 @@
  * - saturating: `wrk -t1 -c32 -H 'Connection: close'` (wrk reconnects after every
  *   response); redirects/s;
  * - fixed offered rate: the bench client (`http-new`, status 301 checked) at 1,000/s;
- *   redirects per server CPU-second.
+ *   redirects per server CPU-second;
+ * - simultaneous: portmux and the node:http 301, both on the server CPU, loaded at the same
+ *   instant by one wrk each from the load CPU, so that both see the same machine (frequency,
+ *   caches, neighbours); CPU per redirect from the nanoseconds each process's threads spent
+ *   on CPU (`/proc/<pid>/task/* /schedstat`).
  */
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Row, Scenario } from '../lib/context.js'
+import type { Ctx, Row, Scenario } from '../lib/context.js'
 import { busyNote, compare, cpuDuring, pause, series, startAll, stopAll, warn } from '../lib/measure.js'
 import { alternate } from '../lib/rounds.js'
+import { median } from '../lib/stats.js'
 import { startNginxRedirect, startNode } from '../lib/servers.js'
 import { client, wrk } from '../lib/tools.js'
 
 const RATE = 1000
 
+/** Nanoseconds every thread of `pid` has spent on CPU so far (threads that ended are not counted). */
+function cpuNs (pid: number): number {
+  let ns = 0
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+    } catch {}
+  }
+  return ns
+}
+
+interface Simultaneous { requests: number, errors: number, usPerRedirect: number }
+
+/** Load every server at once, one wrk each (all on the load CPU), and take each one's CPU per redirect. */
+async function simultaneous (ctx: Ctx, servers: Array<{ name: string, port: number, pid: number }>, seconds: number): Promise<Map<string, Simultaneous>> {
+  const before = servers.map((s) => cpuNs(s.pid))
+  const results = await Promise.all(servers.map(async (s) => await wrk(ctx, `http://127.0.0.1:${s.port}/`, { connections: 32, seconds, headers: ['Connection: close'] })))
+  const after = servers.map((s) => cpuNs(s.pid))
+  return new Map(servers.map((s, i) => [s.name, {
+    requests: results[i].requests,
+    errors: results[i].errors + results[i].badStatus,
+    usPerRedirect: (after[i] - before[i]) / 1000 / results[i].requests
+  }]))
+}
+
 export const redirect: Scenario = {
   id: 'redirect',
   title: '4. Plaintext → https redirects (new connection each)',
-  method: 'Plain HTTP sent to the TLS port, answered 301 with `Connection: close`. portmux `http: \'redirect\'`; nginx `listen … ssl` + `error_page 497 =301 https://$host:$server_port$request_uri` (one process, `master_process off`, no access log); @httptoolkit/httpolyglot with its README\'s redirect handler; node:http on a plaintext port with the same 301 as the Node floor. Saturating: `wrk -t1 -c32 -H \'Connection: close\'`. Fixed rate: bench client `http-new` at 1,000/s (status 301 checked); redirects per server CPU-second.',
+  method: 'Plain HTTP sent to the TLS port, answered 301 with `Connection: close`. portmux `http: \'redirect\'`; nginx `listen … ssl` + `error_page 497 =301 https://$host:$server_port$request_uri` (one process, `master_process off`, no access log); @httptoolkit/httpolyglot with its README\'s redirect handler; node:http on a plaintext port with the same 301 as the Node floor. Saturating: `wrk -t1 -c32 -H \'Connection: close\'`. Fixed rate: bench client `http-new` at 1,000/s (status 301 checked); redirects per server CPU-second. Simultaneous: portmux and the node:http 301 loaded at the same instant, one wrk each, both servers on CPU 1 and both wrk on CPU 0; CPU per redirect from /proc/<pid>/task/*/schedstat.',
   run: async (ctx) => {
     const notes: string[] = []
     const plan = ctx.plan
@@ -43,6 +74,19 @@ export const redirect: Scenario = {
         await wrk(ctx, `http://127.0.0.1:${port(name)}/`, { connections: 32, seconds: 1, headers: ['Connection: close'] })
       }
 
+      const node = 'node:http, plain port'
+      ctx.log(`  simultaneous: portmux and ${node} loaded at once (wrk -t1 -c32 Connection: close each, ${plan.satSeconds} s), ${plan.rounds} rounds`)
+      const together = new Map<string, Simultaneous[]>([['portmux', []], [node, []]])
+      for (let r = 0; r < plan.rounds; r++) {
+        const round = await simultaneous(ctx, ['portmux', node].map((name) => ({ name, port: port(name), pid: pid(name) ?? 0 })), plan.satSeconds)
+        for (const [name, v] of round) {
+          together.get(name)?.push(v)
+          if (v.errors > 0) warn(ctx, `${name}: wrk saw ${v.errors} errors or bad statuses (simultaneous)`, notes)
+        }
+        ctx.log(`    round ${r + 1}/${plan.rounds}: ${[...round].map(([name, v]) => `${name} ${v.usPerRedirect.toFixed(1)} µs × ${v.requests}`).join(', ')}`)
+        await pause()
+      }
+
       ctx.log(`  saturating: wrk -t1 -c32 -H 'Connection: close' -d${plan.satSeconds}s, ${plan.rounds} rounds`)
       const sat = await alternate(names, plan.rounds, async (name) => {
         const { result, cpu, serverBusy, loadBusy } = await cpuDuring(pid(name), async () => await wrk(ctx, `http://127.0.0.1:${port(name)}/`, { connections: 32, seconds: plan.satSeconds, headers: ['Connection: close'] }))
@@ -54,6 +98,20 @@ export const redirect: Scenario = {
       const peers = names.slice(1)
       const rows: Row[] = []
       const figures: Record<string, number> = {}
+      rows.push(compare({
+        item: '4',
+        what: `Plain HTTP → 301, new connection each, both servers on one CPU and loaded at the same instant (wrk -t1 -c32 Connection: close each, ${plan.satSeconds} s)`,
+        figure: 'server CPU per redirect (µs, schedstat)',
+        subject: 'portmux',
+        peer: node,
+        a: series(together, 'portmux', (r) => r.usPerRedirect),
+        b: series(together, node, (r) => r.usPerRedirect),
+        better: 'lower',
+        unit: 'µs',
+        target: 0.8,
+        digits: 1
+      }))
+      figures['portmux.simultaneousUsPerRedirect'] = median(series(together, 'portmux', (r) => r.usPerRedirect))
       for (const peer of peers) {
         rows.push(compare({
           item: '4',
@@ -67,7 +125,7 @@ export const redirect: Scenario = {
           note: busyNote(sat, ['portmux', peer])
         }))
       }
-      if (profile) return { rows, notes, raw: { saturating: Object.fromEntries(sat) }, figures }
+      if (profile) return { rows, notes, raw: { simultaneous: Object.fromEntries(together), saturating: Object.fromEntries(sat) }, figures }
 
       ctx.log(`  fixed rate: bench client http-new at ${RATE}/s, ${plan.rateSeconds} s, ${plan.rounds} rounds`)
       const fixed = await alternate(names, plan.rounds, async (name) => {
@@ -91,7 +149,7 @@ export const redirect: Scenario = {
       }
       const cpu = series(fixed, 'portmux', (r) => r.cpuUsPerReq).sort((x, y) => x - y)
       figures['portmux.cpuUsPerConn'] = cpu.length > 0 ? cpu[cpu.length >> 1] : NaN
-      return { rows, notes, raw: { saturating: Object.fromEntries(sat), fixedRate: Object.fromEntries(fixed) }, figures }
+      return { rows, notes, raw: { simultaneous: Object.fromEntries(together), saturating: Object.fromEntries(sat), fixedRate: Object.fromEntries(fixed) }, figures }
     } finally {
       await stopAll(servers)
     }

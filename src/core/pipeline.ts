@@ -60,8 +60,11 @@ function connectionInfo (conn: Pending, route: string): ConnectionInfo {
 /** Where decided connections go; implemented by `src/handlers`. */
 export interface Targets {
   tls (socket: Socket): void
-  /** `origin` says whether the connection came to `httpPort`: its redirects go to the main port. */
-  plain (socket: Socket, origin: Origin): void
+  /**
+   * `origin` says whether the connection came to `httpPort`: its redirects go to the main port.
+   * `bytes` are the sniffed bytes, already replayed into the socket.
+   */
+  plain (socket: Socket, origin: Origin, bytes: Buffer): void
   h2c (socket: Socket, origin: Origin): void
   route (socket: Socket, route: CompiledRoute, info: ConnectionInfo): void
 }
@@ -403,7 +406,7 @@ export class Pipeline {
     if (this.observer.active()) this.observer.decision(connectionInfo(conn, destination))
     if (decision === 'tls') this.targets.tls(socket)
     else if (decision === 'h2c') this.targets.h2c(socket, conn.origin)
-    else this.targets.plain(socket, conn.origin)
+    else this.targets.plain(socket, conn.origin, conn.bytes)
   }
 
   private giveSource (conn: Pending): void {

@@ -135,7 +135,7 @@ export class MuxServer extends net.Server {
       plaintext: plaintext === 'serve' ? 'http' : plaintext
     }, {
       tls: (socket) => this.http.tls(socket),
-      plain: (socket, origin) => { this.http.plaintext(socket, origin === 'http') },
+      plain: (socket, origin, bytes) => { this.http.plaintext(socket, origin === 'http', bytes) },
       h2c: (socket, origin) => { this.http.prior(socket, origin === 'http') },
       route: (socket, route, info) => { this.deliver(socket, route, info) }
     }, this.reportError, {

@@ -10,6 +10,7 @@
  * Events that users and plugins listen for on the outer server are forwarded to the
  * inner servers that emit them, as the same listener functions (see `EVENTS`).
  */
+import diagnostics_channel from 'node:diagnostics_channel'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
 import http2, { type Http2SecureServer, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
@@ -18,7 +19,8 @@ import type { Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls'
 import type { HttpServerTimeouts, RedirectOptions } from '../types.js'
 import { inheritPeer } from '../peer.js'
-import { redirectListener, redirectToMainPort, refuseConnect, rejectListener } from './redirect.js'
+import { REJECT_ANSWER, redirectAnswerer, redirectListener, redirectToMainPort, refuseConnect, rejectListener, type Answer, type Asked } from './redirect.js'
+import { FLUSH_TIMEOUT, fastReply, sendAndClose } from './redirect-fast.js'
 
 export type PlaintextMode = 'serve' | 'redirect' | 'reject'
 
@@ -43,6 +45,9 @@ const H1_EVENTS = ['request', 'upgrade', 'checkContinue', 'checkExpectation', 'c
 const TLS_EVENTS = ['tlsClientError', 'secureConnection', 'keylog', 'newSession', 'resumeSession', 'OCSPRequest']
 const H2_EVENTS = ['request', 'checkContinue', 'session', 'sessionError', 'stream', 'timeout', 'unknownProtocol']
 export const FORWARDED_EVENTS: ReadonlySet<string> = new Set([...H1_EVENTS, ...TLS_EVENTS, ...H2_EVENTS, 'clientError'])
+
+/** Internal: told of every plaintext connection answered from its sniffed bytes (the tests count them). */
+export const fastChannel = diagnostics_channel.channel('portmux:internal:plaintext-fast')
 
 const kOwner = Symbol('portmux.httpServers')
 interface Owned { [kOwner]?: HttpServers }
@@ -210,6 +215,12 @@ export class HttpServers {
   /** The servers that serve the app, with the events they take from the outer server. */
   private readonly routes: Array<[InnerServer, ReadonlySet<string>]> = []
   private tracking = false
+  /** The redirect rules or the refusal, answered from the sniffed bytes when they allow it (`redirect-fast.ts`). */
+  private readonly answer: ((asked: Asked) => Answer) | null
+  /** ms a fast-path answer may take to flush. */
+  private readonly flushTimeout: number
+  /** Internal: off, every plaintext request goes through the HTTP server (the tests compare both). */
+  fastPlaintext = true
 
   /**
    * @param owner the outer server. Sockets taken by an inner HTTP/1 server report it as their
@@ -221,6 +232,9 @@ export class HttpServers {
     this.secured = options.secured
     const servesPlain = options.tls === null || options.plaintext === 'serve'
     this.refusesH2c = !servesPlain
+    this.answer = servesPlain ? null : options.plaintext === 'redirect' ? redirectAnswerer(options.redirect, options.mainPort) : () => REJECT_ANSWER
+    // An answered connection always has a deadline, even where `connectionTimeout` is 0 (none).
+    this.flushTimeout = options.connectionTimeout !== undefined && options.connectionTimeout > 0 ? options.connectionTimeout : FLUSH_TIMEOUT
 
     if (options.tls !== null) {
       this.secure = options.http2
@@ -288,10 +302,24 @@ export class HttpServers {
     this.secure?.emit('connection', socket)
   }
 
-  /** `toMain`: the connection came to `httpPort`, and its redirects go to the main port. */
-  plaintext (socket: Socket, toMain: boolean): void {
-    if (toMain) redirectToMainPort(socket)
+  /**
+   * `toMain`: the connection came to `httpPort`, and its redirects go to the main port.
+   * `bytes`: what the sniffer read (already replayed into the socket); a redirect or refusal
+   * they hold completely is answered from them, with no HTTP server.
+   */
+  plaintext (socket: Socket, toMain: boolean, bytes: Uint8Array): void {
     ;(socket as Marked)[kKind] = 'h1'
+    if (this.answer !== null && this.fastPlaintext) {
+      const reply = fastReply(bytes, this.answer, toMain)
+      if (reply !== null) {
+        // Answered: nothing more is read as a request, so the close sweep may end it and quiesce need not wait.
+        ;(socket as Marked)[kServed] = true
+        if (fastChannel.hasSubscribers) fastChannel.publish({ socket })
+        sendAndClose(socket, reply, this.flushTimeout)
+        return
+      }
+    }
+    if (toMain) redirectToMainPort(socket)
     this.plain.emit('connection', socket)
     ;(socket as { server?: unknown }).server = this.owner
   }

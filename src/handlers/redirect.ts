@@ -111,10 +111,6 @@ function finish (req: Request, res: Response, status: number, location: string |
   r.end(body)
 }
 
-export function badRequest (req: Request, res: Response, why: string): void {
-  finish(req, res, 400, undefined, `Bad Request: ${why}\n`)
-}
-
 /** Set on connections that came to the plaintext `httpPort`: their redirects go to the main port. */
 const kToMain = Symbol('portmux.toMainPort')
 interface Marked { [kToMain]?: boolean }
@@ -129,39 +125,77 @@ function toMainPort (req: Request): boolean {
   return (socket as Marked | undefined)?.[kToMain] === true
 }
 
+/** What a redirecting or refusing port answers: the status, the Location (if any) and the body. */
+export interface Answer {
+  status: number
+  location: string | undefined
+  body: string
+}
+
+/** What of a request the answer depends on. */
+export interface Asked {
+  method: string
+  url: string | undefined
+  /** How many Host field lines it carried (HTTP/1; HTTP/2 gives 0). */
+  hosts: number
+  /** The first Host value (or the HTTP/2 authority). */
+  host: string | undefined
+  /** The first X-Forwarded-Host value, as Node joins repeats. */
+  forwardedHost: string | undefined
+  /** An HTTP/1 `Upgrade: websocket` request. */
+  websocket: boolean
+  /** It came to `httpPort`: the redirect goes to the main port. */
+  toMain: boolean
+}
+
+function badAnswer (why: string): Answer {
+  return { status: 400, location: undefined, body: `Bad Request: ${why}\n` }
+}
+
+/** The redirect rules (README "Redirect rules"), independent of how the request was parsed. */
+export function redirectAnswerer (options: RedirectOptions, mainPort: () => number | undefined = () => undefined): (asked: Asked) => Answer {
+  const fixedHost = options.host === undefined ? undefined : parseAuthority(options.host)
+  return function answer (asked) {
+    const target = requestTarget(asked.url)
+    if (target === null) return badAnswer('the request target cannot be redirected')
+    let hostValue = target.authority
+    if (hostValue === undefined && asked.hosts > 1) return badAnswer('more than one Host')
+    if (hostValue === undefined) {
+      const forwarded = options.trustForwardedHost === true ? asked.forwardedHost?.split(',')[0].trim() : undefined
+      hostValue = forwarded ?? asked.host
+    }
+    const authority = parseAuthority(hostValue)
+    if (authority === null) return badAnswer(hostValue === undefined ? 'missing Host' : 'malformed Host')
+    const host = fixedHost?.host ?? authority.host
+    const port = options.port ?? fixedHost?.port ?? (asked.toMain ? mainPort() : authority.port)
+    const scheme = asked.websocket ? 'wss' : 'https'
+    const location = `${scheme}://${host}${port === undefined || port === 443 ? '' : ':' + String(port)}${target.path}`
+    const status = options.status ?? (asked.method === 'GET' || asked.method === 'HEAD' ? 301 : 308)
+    return { status, location, body: `Redirecting to ${location}\n` }
+  }
+}
+
+/** The refusal of `http: 'reject'`. */
+export const REJECT_ANSWER: Readonly<Answer> = badAnswer('this port speaks HTTPS; plain HTTP was sent to it')
+
 /**
  * A request listener answering every request with a redirect to https. `mainPort` is the
  * port of the TLS listener, for requests that came to `httpPort`.
  */
 export function redirectListener (options: RedirectOptions, mainPort: () => number | undefined = () => undefined): (req: Request, res: Response) => void {
-  const fixedHost = options.host === undefined ? undefined : parseAuthority(options.host)
+  const answer = redirectAnswerer(options, mainPort)
   return function redirect (req, res) {
-    const target = requestTarget(req.url)
-    if (target === null) {
-      badRequest(req, res, 'the request target cannot be redirected')
-      return
-    }
-    let hostValue = target.authority
-    if (hostValue === undefined && !isHttp2(req) && fieldCount(req, 'host') > 1) {
-      badRequest(req, res, 'more than one Host')
-      return
-    }
-    if (hostValue === undefined) {
-      const forwarded = options.trustForwardedHost === true ? header(req, 'x-forwarded-host')?.split(',')[0].trim() : undefined
-      hostValue = forwarded ?? (isHttp2(req) ? (req.authority || header(req, 'host')) : header(req, 'host'))
-    }
-    const authority = parseAuthority(hostValue)
-    if (authority === null) {
-      badRequest(req, res, hostValue === undefined ? 'missing Host' : 'malformed Host')
-      return
-    }
-    const host = fixedHost?.host ?? authority.host
-    const port = options.port ?? fixedHost?.port ?? (toMainPort(req) ? mainPort() : authority.port)
-    const upgrade = !isHttp2(req) && header(req, 'upgrade')?.toLowerCase() === 'websocket'
-    const scheme = upgrade ? 'wss' : 'https'
-    const location = `${scheme}://${host}${port === undefined || port === 443 ? '' : ':' + String(port)}${target.path}`
-    const status = options.status ?? (req.method === 'GET' || req.method === 'HEAD' ? 301 : 308)
-    finish(req, res, status, location, `Redirecting to ${location}\n`)
+    const h2 = isHttp2(req)
+    const a = answer({
+      method: req.method ?? '',
+      url: req.url,
+      hosts: h2 ? 0 : fieldCount(req, 'host'),
+      host: h2 ? (req.authority || header(req, 'host')) : header(req, 'host'),
+      forwardedHost: header(req, 'x-forwarded-host'),
+      websocket: !h2 && header(req, 'upgrade')?.toLowerCase() === 'websocket',
+      toMain: toMainPort(req)
+    })
+    finish(req, res, a.status, a.location, a.body)
   }
 }
 
@@ -176,5 +210,5 @@ export function refuseConnect (_req: IncomingMessage, socket: Duplex): void {
 
 /** A request listener refusing plaintext HTTP on a TLS port. */
 export function rejectListener (req: Request, res: Response): void {
-  finish(req, res, 400, undefined, 'Bad Request: this port speaks HTTPS; plain HTTP was sent to it\n')
+  finish(req, res, REJECT_ANSWER.status, undefined, REJECT_ANSWER.body)
 }
