@@ -3,7 +3,6 @@
  * localhost, 127.0.0.1 and ::1 plus any hosts given. Never for production.
  */
 import { isIP } from 'node:net'
-import selfsigned from 'selfsigned'
 import { DevCertificateError } from './errors.js'
 
 export interface DevCertificateOptions {
@@ -23,6 +22,9 @@ export async function devCertificate (options: DevCertificateOptions = {}): Prom
   const hosts = [...new Set([...DEFAULT_HOSTS, ...(options.hosts ?? [])])]
   const altNames = hosts.map((h) => isIP(h) !== 0 ? { type: 7 as const, ip: h } : { type: 2 as const, value: h })
   try {
+    // Loaded on first use: the generator and its ASN.1 libraries are ~5 MB of heap that a
+    // server with its own certificate never needs (see bench/ANALYSIS.md, item 8).
+    const { default: selfsigned } = await import('selfsigned')
     const now = Date.now()
     const pems = await selfsigned.generate([{ name: 'commonName', value: 'portmux development certificate' }], {
       keyType: 'ec',
