@@ -1,6 +1,7 @@
 /**
  * Check: `process.nextTick` stays a small share of a portmux server's CPU profile under
- * HTTP keep-alive load (see src/core/tick-maps.ts and bench/ANALYSIS.md, "nextTick").
+ * HTTP keep-alive load (see src/core/tick-maps.ts and bench/ANALYSIS.md, "process.nextTick
+ * under keep-alive load").
  *
  * Each server is a child process built as a user would build it (Fastify with
  * `serverFactory({ tls, http: 'serve' })`, `await app.register(portmux)`, then `listen`),

@@ -23,7 +23,8 @@ export async function devCertificate (options: DevCertificateOptions = {}): Prom
   const altNames = hosts.map((h) => isIP(h) !== 0 ? { type: 7 as const, ip: h } : { type: 2 as const, value: h })
   try {
     // Loaded on first use: the generator and its ASN.1 libraries are ~5 MB of heap that a
-    // server with its own certificate never needs (see bench/ANALYSIS.md, item 8).
+    // server with its own certificate never needs (see bench/ANALYSIS.md,
+    // "process.nextTick under keep-alive load").
     const { default: selfsigned } = await import('selfsigned')
     const now = Date.now()
     const pems = await selfsigned.generate([{ name: 'commonName', value: 'portmux development certificate' }], {
