@@ -4,7 +4,6 @@
  */
 import cluster from 'node:cluster'
 import { isIP } from 'node:net'
-import selfsigned from 'selfsigned'
 import { DevCertificateError } from './errors.js'
 
 export interface DevCertificateOptions {
@@ -24,6 +23,10 @@ export async function devCertificate (options: DevCertificateOptions = {}): Prom
   const hosts = [...new Set([...DEFAULT_HOSTS, ...(options.hosts ?? [])])]
   const altNames = hosts.map((h) => isIP(h) !== 0 ? { type: 7 as const, ip: h } : { type: 2 as const, value: h })
   try {
+    // Loaded on first use: the generator and its ASN.1 libraries are ~5 MB of heap that a
+    // server with its own certificate never needs (see bench/ANALYSIS.md,
+    // "process.nextTick under keep-alive load").
+    const { default: selfsigned } = await import('selfsigned')
     const now = Date.now()
     const pems = await selfsigned.generate([{ name: 'commonName', value: 'portmux development certificate' }], {
       keyType: 'ec',

@@ -19,6 +19,7 @@ import type { CompiledRoute } from './match.js'
 import { Listeners, resolveHosts, type ExtraBind, type SharedListenOptions } from './listeners.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
 import { Pipeline } from './pipeline.js'
+import { pinTickObjectMaps } from './tick-maps.js'
 
 /** Marks portmux servers across copies of the package (the plugin checks it). */
 export const kMuxServer = Symbol.for('portmux.server')
@@ -106,6 +107,7 @@ export class MuxServer extends net.Server {
 
   constructor (handler?: RequestListener, options?: MuxOptions) {
     super({ noDelay: true, allowHalfOpen: true })
+    pinTickObjectMaps()
     this.options = resolveOptions(options)
     const o = this.options
     const tls = o.tls === null ? null : { handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT, ...(o.tls === 'dev' ? {} : o.tls) }
