@@ -9,7 +9,7 @@ import tls, { type SecureContextOptions, type TlsOptions } from 'node:tls'
 import { devCertificate, sharedDevCertificate } from '../dev-certificate.js'
 import { InvalidOptionError, PortmuxError } from '../errors.js'
 import { deliverRaw } from '../handlers/raw.js'
-import { drainable, FORWARDED_EVENTS, fresh, HttpServers } from '../handlers/http.js'
+import { drainable, fresh, HttpServers } from '../handlers/http.js'
 import { proxyTo } from '../handlers/proxy.js'
 import { TlsTerminator } from '../handlers/tls-route.js'
 import { AcmeManager } from '../handlers/acme/manager.js'
@@ -195,6 +195,7 @@ export class MuxServer extends net.Server {
   private wire (): void {
     if (!this.listeners('connection').includes(this.onConnection)) super.on('connection', this.onConnection)
     if (!this.listeners('close').includes(this.onClose)) super.prependListener('close', this.onClose)
+    this.http.bridge(this)
   }
 
   /** Add a raw TCP route; new connections see it at once. */
@@ -479,44 +480,38 @@ export class MuxServer extends net.Server {
     this.http.closeHttp2Sessions()
   }
 
-  // ---- events reaching the inner servers --------------------------------
+  // ---- typed events ------------------------------------------------------
+  // Only for the types (src/core/events.ts): a misspelt event name must not compile, which
+  // net.Server's own `(event: string, …)` signatures would let through. Events the inner
+  // HTTP servers emit reach these listeners through the bridge (`HttpServers.bridge`).
 
   override on<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
   override on (event: string | symbol, listener: Listener): this {
-    super.on(event as string, listener)
-    if (typeof event === 'string' && FORWARDED_EVENTS.has(event)) this.http?.addListener(event, listener, false)
-    return this
+    return super.on(event as string, listener)
   }
 
   override addListener<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
   override addListener (event: string | symbol, listener: Listener): this {
-    return this.on(event as MuxEventName, listener)
+    return super.addListener(event as string, listener)
   }
 
   override prependListener<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
   override prependListener (event: string | symbol, listener: Listener): this {
-    super.prependListener(event as string, listener)
-    if (typeof event === 'string' && FORWARDED_EVENTS.has(event)) this.http?.addListener(event, listener, true)
-    return this
+    return super.prependListener(event as string, listener)
   }
 
   override removeListener<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
   override removeListener (event: string | symbol, listener: Listener): this {
-    super.removeListener(event, listener)
-    if (typeof event === 'string' && FORWARDED_EVENTS.has(event)) this.http?.removeListener(event, listener)
-    return this
+    return super.removeListener(event as string, listener)
   }
 
   override off<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
   override off (event: string | symbol, listener: Listener): this {
-    return this.removeListener(event as MuxEventName, listener)
+    return super.off(event as string, listener)
   }
 
+  /** As on any emitter; portmux's own listeners (accepting, closing, the bridge) are put back. */
   override removeAllListeners (event?: string | symbol): this {
-    const events = event === undefined ? [...FORWARDED_EVENTS] : typeof event === 'string' && FORWARDED_EVENTS.has(event) ? [event] : []
-    for (const e of events) {
-      for (const l of this.rawListeners(e)) this.http?.removeListener(e, l as Listener)
-    }
     if (event === undefined) super.removeAllListeners()
     else super.removeAllListeners(event)
     this.wire()

@@ -14,6 +14,7 @@ import diagnostics_channel from 'node:diagnostics_channel'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
 import http2, { type Http2SecureServer, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
+import type { EventEmitter } from 'node:events'
 import type net from 'node:net'
 import type { Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls'
@@ -331,19 +332,50 @@ export class HttpServers {
     this.h2c?.emit('connection', socket)
   }
 
-  /** Forward an outer-server listener to the inner servers that emit this event. */
-  addListener (event: string, listener: Listener, prepend: boolean): void {
-    for (const [server, events] of this.routes) {
-      if (!events.has(event)) continue
-      if (prepend) server.prependListener(event, listener)
-      else server.on(event, listener)
-    }
+  /**
+   * The event bridge. Users and plugins listen on the outer server for events only the inner
+   * servers emit ('request', 'upgrade', 'clientError', 'session', …: `FORWARDED_EVENTS`). While
+   * the outer server has at least one listener for such an event, each inner server that
+   * emits it has one relay listener that re-emits it on the outer server; so `once`,
+   * `prependListener`, removal and listener order all stay the outer emitter's own.
+   *
+   * Relies on these Node behaviours: an EventEmitter emits 'newListener' before adding a
+   * listener and 'removeListener' after removing one (also for each listener
+   * `removeAllListeners` takes); and the HTTP servers decide by their own `listenerCount`
+   * whether anyone handles 'upgrade', 'connect', 'checkContinue', 'checkExpectation',
+   * 'clientError', 'timeout' and 'dropRequest' (else Node's default answer applies) — which a
+   * relay present exactly while the outer server has listeners keeps true. Listeners run with
+   * the outer server as `this`.
+   */
+  bridge (outer: EventEmitter): void {
+    this.outer = outer
+    // Idempotent: the outer server calls it again after a blanket `removeAllListeners`.
+    if (!outer.listeners('newListener').includes(this.onNewListener)) outer.on('newListener', this.onNewListener)
+    if (!outer.listeners('removeListener').includes(this.onRemoveListener)) outer.on('removeListener', this.onRemoveListener)
   }
 
-  removeListener (event: string, listener: Listener): void {
-    for (const [server, events] of this.routes) {
-      if (events.has(event)) server.removeListener(event, listener)
-    }
+  private outer: EventEmitter | null = null
+
+  private readonly onNewListener = (event: string | symbol): void => {
+    if (typeof event === 'string' && FORWARDED_EVENTS.has(event) && !this.relays.has(event) && this.outer !== null) this.relay(event, this.outer)
+  }
+
+  private readonly onRemoveListener = (event: string | symbol): void => {
+    if (typeof event === 'string' && this.relays.has(event) && this.outer?.listenerCount(event) === 0) this.unrelay(event)
+  }
+
+  private readonly relays = new Map<string, Listener>()
+
+  private relay (event: string, outer: EventEmitter): void {
+    const relay: Listener = (...args) => outer.emit(event, ...args)
+    this.relays.set(event, relay)
+    for (const [server, events] of this.routes) if (events.has(event)) server.on(event, relay)
+  }
+
+  private unrelay (event: string): void {
+    const relay = this.relays.get(event) as Listener
+    this.relays.delete(event)
+    for (const [server, events] of this.routes) if (events.has(event)) server.removeListener(event, relay)
   }
 
   /**
