@@ -79,7 +79,7 @@ test('acme under portmux/cluster: one order, both workers serve the certificate'
   const port = await freePort()
   const pebble = await startPebble(t, { httpPort: port, tlsPort: port })
   const dir = await mkdtemp(path.join(tmpdir(), 'portmux-acme-cluster-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => {}))
   await writeFile(path.join(dir, 'ca.pem'), pebble.ca)
   const { pids, output } = await startCluster(t, {
     MODE: 'acme', PORT: String(port), DOMAIN, DIRECTORY: pebble.directory, CA_FILE: path.join(dir, 'ca.pem'), STORAGE: path.join(dir, 'storage')

@@ -39,7 +39,7 @@ async function verified (port: number, root: string): Promise<tls.PeerCertificat
 async function setup (t: TestContext, httpPort: number, tlsPort: number): Promise<{ env: Record<string, string>, root: () => Promise<string> }> {
   const pebble = await startPebble(t, { httpPort, tlsPort })
   const dir = await mkdtemp(path.join(tmpdir(), 'portmux-acme-example-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => {}))
   await writeFile(path.join(dir, 'ca.pem'), pebble.ca)
   return {
     env: {

@@ -119,7 +119,7 @@ async function dns (t: TestContext): Promise<number> {
 export async function startPebble (t: TestContext, options: PebbleOptions): Promise<Pebble> {
   const dnsPort = await dns(t)
   const dir = await mkdtemp(path.join(tmpdir(), 'portmux-pebble-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => {}))
   const { key, cert } = await testCertificate()
   await writeFile(path.join(dir, 'key.pem'), key)
   await writeFile(path.join(dir, 'cert.pem'), cert)
