@@ -28,8 +28,8 @@
  * also keeps the idle timeout, from the sockets' byte counts.
  *
  * A reset is a failure (`upstream-error`, `client-error`) unless the side that resets had
- * already been given everything the other side sent, FIN included, or both directions had
- * seen their FIN: then it has closed (the common "close with unread bytes" of a peer that
+ * already been given everything the other side sent, FIN included, or is the client and had
+ * sent its own FIN before resetting: then it has closed (the common "close with unread bytes" of a peer that
  * stops after the other's FIN), and only the reset is passed on.
  */
 import net, { type Socket } from 'node:net'
@@ -123,13 +123,15 @@ class Splice {
 
   /**
    * `side` was reset (or failed otherwise). If it had been given everything the other side
-   * sent, FIN included — or both directions had seen their FIN, only bytes still in flight
-   * towards it — it closed rather than failed: the reset is passed on, nothing counted.
+   * sent, FIN included — or is the client and had sent its own FIN, then reset rather than
+   * read the rest —
+   * it closed rather than failed: the reset is passed on, nothing counted.
    */
   broken (side: Spliced): void {
     if (this.done) return
-    // Ended towards it, and either given everything or done sending itself (both FINs seen).
-    if (this.connected && side.writableEnded && (side.writableLength === 0 || side.readableEnded)) {
+    // Given everything, FIN included; or a client done sending (its FIN read) that resets
+    // rather than read the rest, as psql does after its last message.
+    if (this.connected && ((side.writableEnded && side.writableLength === 0) || (side === this.client && side.readableEnded))) {
       this.done = true
       live.delete(this)
       reset(side === this.client ? this.upstream : this.client)

