@@ -22,9 +22,9 @@ export class DeadlineQueue<T extends Timed> implements Iterable<T> {
     return this.items.size
   }
 
-  /** Add `item`, due `delay` ms from now. */
-  add (item: T, delay: number): void {
-    item.deadline = performance.now() + delay
+  /** Add `item`, due `delay` ms after `from` (a `performance.now()` reading; default now). */
+  add (item: T, delay: number, from = performance.now()): void {
+    item.deadline = from + delay
     this.items.add(item)
     if (this.timer === null) this.arm(delay)
   }

@@ -244,7 +244,7 @@ export class Pipeline {
     socket.on('end', onEnd)
     socket.on('error', onError)
     socket.on('close', onClose)
-    this.pending.add(conn, this.options.sniffTimeout)
+    this.pending.add(conn, this.options.sniffTimeout, conn.acceptedAt)
   }
 
   /** Close a connection at accept time, before any byte was read. */

@@ -4,15 +4,17 @@
  * counted by their /64 (one host is usually given a whole /64); IPv4-mapped IPv6 counts as
  * the IPv4 address.
  */
-import { parseIp, formatIpv4, isV4Mapped } from '../sniff/ip.js'
+import { formatIpv4, isV4Mapped, parseIp, parseIpv4 } from '../sniff/ip.js'
 
 /** The key a client address is counted under; `undefined` when it is no address. */
 export function sourceKey (address: string | undefined): string | undefined {
   if (address === undefined) return undefined
+  // IPv4, the common case, is its own key: checked without allocating.
+  if (parseIpv4(address) >= 0) return address
   const percent = address.indexOf('%')
   const ip = parseIp(percent === -1 ? address : address.slice(0, percent))
   if (ip === undefined) return undefined
-  if (ip.family === 4) return address
+  if (ip.family === 4) return ip.bytes.join('.')
   if (isV4Mapped(ip.bytes)) return formatIpv4(ip.bytes, 12)
   const b = ip.bytes
   let key = ''
