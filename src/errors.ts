@@ -42,6 +42,14 @@ export class InvalidRouteError extends PortmuxError {
   }
 }
 
+/** An optional integer field of a route must be from 1 to `max`: else an `InvalidRouteError`. */
+export function checkRouteInteger (route: string, field: string, value: unknown, max = 2 ** 31 - 1): void {
+  if (value === undefined) return
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new InvalidRouteError(route, `${field} must be an integer from 1 to ${max}, got ${String(value)}`)
+  }
+}
+
 /** Two routes with the same name. */
 export class DuplicateRouteError extends PortmuxError {
   constructor (route: string) {

@@ -7,8 +7,11 @@ import { http } from '../sniff/http.js'
 import { looksLikeTls } from '../sniff/tls.js'
 import type { CompiledRoute, SniffContext } from './match.js'
 
-/** The built-in destinations after the routes. */
-export type Builtin = 'tls' | 'plain' | 'h2c' | 'no-route'
+/**
+ * What no route took, by protocol: TLS (to HTTPS), plaintext HTTP/1 and h2c (to the
+ * plaintext destination the `http` option names), or nothing that can be served.
+ */
+export type Builtin = 'tls' | 'http' | 'h2c' | 'no-route'
 
 /** `'more'`: not decided yet. */
 export type Decision = CompiledRoute | Builtin | 'more'
@@ -68,14 +71,14 @@ function builtin (state: SniffContext, options: ClassifyOptions, final: boolean,
   if (h2c === 'more') return 'more'
   if (h2c === 'match') {
     state.protocol = 'h2c'
-    return options.h2c ? 'h2c' : 'plain'
+    return options.h2c ? 'h2c' : 'http'
   }
   const h1 = http.detect(bytes)
   if (h1 === 'more' && !final && catchAll !== undefined) return 'more'
   if (h1 !== 'no') {
     state.protocol = 'http'
-    return 'plain'
+    return 'http'
   }
   state.protocol = 'unknown'
-  return catchAll ?? 'plain'
+  return catchAll ?? 'http'
 }

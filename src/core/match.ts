@@ -5,8 +5,9 @@
 import { detectors } from '../sniff/index.js'
 import { matchAlpn, matchServerName, parseClientHello, type ClientHelloResult } from '../sniff/tls.js'
 import type { ProtocolName, Verdict } from '../sniff/types.js'
-import { InvalidRouteError, MatcherError } from '../errors.js'
-import type { Match, TcpRoute, TlsMatch } from '../types.js'
+import type { Socket } from 'node:net'
+import { checkRouteInteger, InvalidRouteError, MatcherError } from '../errors.js'
+import type { ConnectionInfo, Match, TcpRoute, TlsMatch } from '../types.js'
 
 /** What matchers read: the bytes so far, and the ClientHello parsed once per length. */
 export interface SniffContext {
@@ -32,8 +33,18 @@ export interface CompiledRoute {
   readonly catchAll: boolean
   /** The route needs the whole ClientHello (SNI or ALPN patterns). */
   readonly readsClientHello: boolean
-  /** The ALPN values of its `{ tls: { alpn } }` patterns: what a terminating route may agree to. */
-  readonly alpn: readonly string[] | undefined
+  /** Where its decided connections go. */
+  readonly target: RouteTarget
+}
+
+/**
+ * Deliver a decided connection: `head` holds the bytes sniffed from it, no longer in the
+ * socket. `handshake`: a TLS handshake comes first, counted against the pending limits
+ * until the target reports it done.
+ */
+export interface RouteTarget {
+  readonly deliver: (socket: Socket, info: ConnectionInfo, head: Buffer) => void
+  readonly handshake: boolean
 }
 
 export type MatcherErrorSink = (err: MatcherError) => void
@@ -167,45 +178,18 @@ function isTlsMatch (m: Match): m is 'tls' | { tls: TlsMatch } {
   return m === 'tls' || (typeof m === 'object' && m !== null && !(m instanceof RegExp) && 'tls' in m)
 }
 
-function positiveInt (name: string, field: string, value: unknown, max = 2 ** 31 - 1): void {
-  if (value === undefined) return
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new InvalidRouteError(name, `${field} must be an integer from 1 to ${max}, got ${String(value)}`)
-  }
-}
-
-function checkTarget (name: string, route: TcpRoute, canTerminate: boolean, matches: Match[]): void {
-  const hasHandler = route.handler !== undefined
-  const hasProxy = route.proxy !== undefined
-  if (hasHandler === hasProxy) throw new InvalidRouteError(name, 'give exactly one of handler or proxy')
-  if (hasHandler && typeof route.handler !== 'function') throw new InvalidRouteError(name, 'handler must be a function')
-  if (hasProxy) {
-    const p = route.proxy
-    if (p === null || typeof p !== 'object') throw new InvalidRouteError(name, 'proxy must be { host?, port, proxyProtocol?, connectTimeout? }')
-    positiveInt(name, 'proxy.port', p.port, 65535)
-    if (p.host !== undefined && (typeof p.host !== 'string' || p.host.length === 0)) throw new InvalidRouteError(name, 'proxy.host must be a non-empty string')
-    if (p.proxyProtocol !== undefined && p.proxyProtocol !== 1 && p.proxyProtocol !== 2) throw new InvalidRouteError(name, 'proxy.proxyProtocol must be 1 or 2')
-    positiveInt(name, 'proxy.connectTimeout', p.connectTimeout)
-  }
-  positiveInt(name, 'idleTimeout', route.idleTimeout)
-  positiveInt(name, 'maxConnections', route.maxConnections)
-  if (route.terminateTls !== undefined && typeof route.terminateTls !== 'boolean') throw new InvalidRouteError(name, 'terminateTls must be a boolean')
-  if (route.terminateTls === true) {
-    if (!canTerminate) throw new InvalidRouteError(name, 'terminateTls needs the mux\'s tls option')
-    if (!matches.every(isTlsMatch)) throw new InvalidRouteError(name, 'terminateTls is for TLS routes only: every match must be \'tls\' or { tls }')
-  }
-}
-
-export function compileRoute (name: string, route: TcpRoute, onError: MatcherErrorSink, canTerminate = false): CompiledRoute {
+/**
+ * Compile a route's matches, and check what the pipeline enforces of it (`maxConnections`).
+ * `target` is where its connections go, made (and checked) by the route kinds.
+ */
+export function compileRoute (name: string, route: TcpRoute, onError: MatcherErrorSink, target: (name: string, route: TcpRoute) => RouteTarget): CompiledRoute {
   const all = Array.isArray(route.match) ? route.match : [route.match]
   if (all.length === 0) throw new InvalidRouteError(name, 'match must not be an empty list')
   const onTimeout = all.includes('timeout')
   const catchAll = all.includes('unknown')
   const byBytes = all.filter((m) => m !== 'timeout' && m !== 'unknown')
-  checkTarget(name, route, canTerminate, all)
   const readsClientHello = byBytes.some(isTlsMatch)
   const match = byBytes.length === 0 ? null : anyOf(byBytes.map((m) => compileOne(m, name, onError)))
-  const alpnLists = byBytes.filter(isTlsMatch).map((m) => m === 'tls' ? undefined : list(m.tls.alpn, 'alpn', name))
-  const alpn = alpnLists.length > 0 && alpnLists.every((a) => a !== undefined) ? [...new Set(alpnLists.flat() as string[])] : undefined
-  return { name, route, match, onTimeout, catchAll, readsClientHello, alpn }
+  checkRouteInteger(name, 'maxConnections', route.maxConnections)
+  return { name, route, match, onTimeout, catchAll, readsClientHello, target: target(name, route) }
 }

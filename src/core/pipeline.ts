@@ -14,7 +14,7 @@ import type { ClientHelloResult } from '../sniff/tls.js'
 import type { CloseReason, ConnectionInfo, Destination, MuxStats, ProxyOutcome, RefusalInfo, TcpRoute } from '../types.js'
 import { DuplicateRouteError, InvalidRouteError, type PortmuxError } from '../errors.js'
 import { classify, type ClassifyOptions, type ClassifyState, type Decision } from './classify.js'
-import { compileRoute, type CompiledRoute } from './match.js'
+import { compileRoute, type CompiledRoute, type RouteTarget } from './match.js'
 import { Counters, DESTINATIONS } from './stats.js'
 import type { TrustList } from './peer.js'
 import { setPeer, setProxyHeader, type Peer } from '../peer.js'
@@ -57,16 +57,19 @@ function connectionInfo (conn: Pending, route: string): ConnectionInfo {
   return info
 }
 
-/** Where decided connections go; implemented by `src/handlers`. */
+/**
+ * Where connections decided for a built-in destination go, by protocol; implemented by
+ * `src/handlers`. `head` holds the sniffed bytes, no longer in the socket: the target
+ * replays them or answers from them. `origin` is the listener that accepted the connection
+ * (redirects from `httpPort` go to the main port). Raw routes have their own targets
+ * (`CompiledRoute.target`).
+ */
 export interface Targets {
-  tls (socket: Socket): void
-  /**
-   * `origin` says whether the connection came to `httpPort`: its redirects go to the main port.
-   * `bytes` are the sniffed bytes, already replayed into the socket.
-   */
-  plain (socket: Socket, origin: Origin, bytes: Buffer): void
-  h2c (socket: Socket, origin: Origin): void
-  route (socket: Socket, route: CompiledRoute, info: ConnectionInfo): void
+  tls (socket: Socket, head: Buffer): void
+  http (socket: Socket, origin: Origin, head: Buffer): void
+  h2c (socket: Socket, origin: Origin, head: Buffer): void
+  /** Make where a raw route's connections go; throws `InvalidRouteError` for a bad route. */
+  route (name: string, route: TcpRoute): RouteTarget
 }
 
 export interface PipelineOptions extends ClassifyOptions {
@@ -182,6 +185,7 @@ export class Pipeline {
   private readonly routed = new Map<string, Set<Socket>>()
   private readonly counters = new Counters()
   private accepting = true
+  private readonly makeTarget = (name: string, route: TcpRoute): RouteTarget => this.targets.route(name, route)
 
   constructor (
     private readonly options: PipelineOptions,
@@ -196,7 +200,7 @@ export class Pipeline {
     if (typeof name !== 'string' || name.length === 0) throw new InvalidRouteError(String(name), 'the name must be a non-empty string')
     if (route === null || typeof route !== 'object') throw new InvalidRouteError(name, 'the route must be an object')
     if (this.routes.some((r) => r.name === name)) throw new DuplicateRouteError(name)
-    const compiled = compileRoute(name, route, this.report, this.options.tls)
+    const compiled = compileRoute(name, route, this.report, this.makeTarget)
     this.routes.push(compiled)
     if (compiled.catchAll && this.catchAll === undefined) this.catchAll = compiled
     this.routed.set(name, new Set())
@@ -383,13 +387,12 @@ export class Pipeline {
     }
     this.release(conn)
     // TLS stays counted against the limits until its handshake is done; the rest leaves them here.
-    if (decision === 'tls' || route?.route.terminateTls === true) {
+    if (decision === 'tls' || route?.target.handshake === true) {
       socket[kHandshake] = conn
       this.handshakes.add(conn, this.options.handshakeTimeout)
     } else {
       this.giveSource(conn)
     }
-    if (conn.bytes.length > 0) socket.unshift(conn.bytes)
     if (conn.peer !== undefined) setPeer(socket, conn.peer)
     if (conn.header !== undefined) setProxyHeader(socket, conn.header)
     open.add(socket)
@@ -399,14 +402,14 @@ export class Pipeline {
       this.counters.route(route.name)
       const info = connectionInfo(conn, route.name)
       if (this.observer.active()) this.observer.decision(info)
-      this.targets.route(socket, route, info)
+      route.target.deliver(socket, info, conn.bytes)
       return
     }
     this.counters.decided[destination]++
     if (this.observer.active()) this.observer.decision(connectionInfo(conn, destination))
-    if (decision === 'tls') this.targets.tls(socket)
-    else if (decision === 'h2c') this.targets.h2c(socket, conn.origin)
-    else this.targets.plain(socket, conn.origin, conn.bytes)
+    if (decision === 'tls') this.targets.tls(socket, conn.bytes)
+    else if (decision === 'h2c') this.targets.h2c(socket, conn.origin, conn.bytes)
+    else this.targets.http(socket, conn.origin, conn.bytes)
   }
 
   private giveSource (conn: Pending): void {

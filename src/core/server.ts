@@ -8,14 +8,12 @@ import type { RequestListener } from 'node:http'
 import tls, { type SecureContextOptions, type TlsOptions } from 'node:tls'
 import { devCertificate, sharedDevCertificate } from '../dev-certificate.js'
 import { InvalidOptionError, PortmuxError } from '../errors.js'
-import { deliverRaw } from '../handlers/raw.js'
 import { drainable, fresh, HttpServers } from '../handlers/http.js'
-import { proxyTo } from '../handlers/proxy.js'
+import { routeTarget } from '../handlers/routes.js'
 import { TlsTerminator } from '../handlers/tls-route.js'
 import { AcmeManager } from '../handlers/acme/manager.js'
-import type { ConnectionInfo, MuxOptions, MuxStats, ProxyOutcome, RefusalInfo, TcpRoute } from '../types.js'
+import type { ConnectionInfo, MuxOptions, MuxStats, RefusalInfo, TcpRoute } from '../types.js'
 import type { MuxEventName, MuxEvents, MuxListener } from './events.js'
-import type { CompiledRoute } from './match.js'
 import { Listeners, resolveHosts, type ExtraBind, type SharedListenOptions } from './listeners.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
 import { Pipeline } from './pipeline.js'
@@ -65,10 +63,6 @@ interface ExtraPlan {
   shared: SharedListenOptions
 }
 
-function destroyOnTimeout (this: Socket): void {
-  this.destroy()
-}
-
 /** Events typed by name (src/core/events.ts); the class below types the methods it overrides. */
 export interface MuxServer {
   once<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
@@ -115,6 +109,7 @@ export class MuxServer extends net.Server {
     this.credentials = o.tls === 'dev' ? null : tls
     const plaintext = o.tls === null ? 'serve' : o.plaintext
 
+    this.terminator = new TlsTerminator(() => this.credentials)
     this.http = new HttpServers({
       tls,
       plaintext,
@@ -136,10 +131,15 @@ export class MuxServer extends net.Server {
       h2c: o.http2,
       plaintext: plaintext === 'serve' ? 'http' : plaintext
     }, {
-      tls: (socket) => this.http.tls(socket),
-      plain: (socket, origin, bytes) => { this.http.plaintext(socket, origin === 'http', bytes) },
-      h2c: (socket, origin) => { this.http.prior(socket, origin === 'http') },
-      route: (socket, route, info) => { this.deliver(socket, route, info) }
+      tls: (socket, head) => { this.http.tls(socket, head) },
+      http: (socket, origin, head) => { this.http.http(socket, origin === 'http', head) },
+      h2c: (socket, origin, head) => { this.http.h2c(socket, origin === 'http', head) },
+      route: (name, route) => routeTarget(name, route, {
+        report: this.reportError,
+        outcome: (outcome) => { this.pipeline.proxyOutcome(outcome) },
+        terminator: o.tls === null ? null : this.terminator,
+        secured: (socket) => { this.pipeline.secured(socket) }
+      })
     }, this.reportError, {
       active: () => this.observed(),
       decision: (info) => {
@@ -169,7 +169,6 @@ export class MuxServer extends net.Server {
     }
     for (const [name, route] of o.routes) this.pipeline.addRoute(name, route)
 
-    this.terminator = new TlsTerminator(() => this.credentials)
     // A certificate in storage is served from the first connection on.
     this.acme?.load()
     if (o.tls === 'dev') {
@@ -237,33 +236,6 @@ export class MuxServer extends net.Server {
   get tlsOptions (): TlsOptions | null {
     return this.credentials
   }
-
-  /** A decided raw-route connection: decrypt first if the route says so, then its handler or upstream. */
-  private deliver (socket: Socket, route: CompiledRoute, info: ConnectionInfo): void {
-    const r = route.route
-    if (r.terminateTls === true) {
-      this.terminator.terminate(socket, route.name, route.alpn, info, (decrypted, decryptedInfo) => {
-        this.pipeline.secured(socket)
-        this.finish(decrypted, r, decryptedInfo)
-      })
-      return
-    }
-    this.finish(socket, r, info)
-  }
-
-  private finish (socket: Socket, route: TcpRoute, info: ConnectionInfo): void {
-    if (route.handler !== undefined) {
-      if (route.idleTimeout !== undefined) {
-        socket.setTimeout(route.idleTimeout)
-        socket.once('timeout', destroyOnTimeout)
-      }
-      deliverRaw(socket, route.handler, info, this.reportError)
-    } else if (route.proxy !== undefined) {
-      proxyTo(socket, route.proxy, info, { idleTimeout: route.idleTimeout, outcome: this.countProxy })
-    }
-  }
-
-  private readonly countProxy = (outcome: ProxyOutcome): void => { this.pipeline.proxyOutcome(outcome) }
 
   /** Whether anyone hears of decisions: listeners, diagnostics channel subscribers, a debug logger. */
   private observed (): boolean {

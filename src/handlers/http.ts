@@ -22,6 +22,7 @@ import type { HttpServerTimeouts, RedirectOptions } from '../types.js'
 import { inheritPeer } from '../peer.js'
 import { REJECT_ANSWER, redirectAnswerer, redirectListener, redirectToMainPort, refuseConnect, rejectListener, type Answer, type Asked } from './redirect.js'
 import { FLUSH_TIMEOUT, fastReply, sendAndClose } from './redirect-fast.js'
+import { replay } from './route.js'
 
 export type PlaintextMode = 'serve' | 'redirect' | 'reject'
 
@@ -152,7 +153,7 @@ function onSession (this: InnerServer & Owned, session: Counted): void {
   session.on('stream', onStream)
   session.once('close', onSessionClose)
   // An h2c session that only gets redirects or refusals has nothing to wait for.
-  const timeout = this === owner.h2c && owner.refusesH2c ? (owner.sessionTimeout ?? REFUSING_SESSION_TIMEOUT) : (owner.sessionTimeout ?? SESSION_TIMEOUT)
+  const timeout = this === owner.h2cServer && owner.refusesH2c ? (owner.sessionTimeout ?? REFUSING_SESSION_TIMEOUT) : (owner.sessionTimeout ?? SESSION_TIMEOUT)
   if (timeout > 0) session.setTimeout(timeout, closeIdleSession)
 }
 
@@ -205,7 +206,7 @@ function applyH1 (server: http.Server | https.Server | Http2SecureServer, o: Htt
 export class HttpServers {
   readonly secure: Http2SecureServer | https.Server | null
   readonly plain: http.Server
-  readonly h2c: Http2Server | null
+  readonly h2cServer: Http2Server | null
   readonly sessions = new Set<ServerHttp2Session>()
   /** `http2SessionTimeout` as given; `undefined` for portmux's defaults. */
   readonly sessionTimeout: number | undefined
@@ -264,16 +265,16 @@ export class HttpServers {
     }
 
     if (options.http2) {
-      this.h2c = http2.createServer({})
+      this.h2cServer = http2.createServer({})
       if (servesPlain) {
-        this.routes.push([this.h2c, new Set(H2_EVENTS)])
+        this.routes.push([this.h2cServer, new Set(H2_EVENTS)])
       } else {
         const own = options.plaintext === 'redirect' ? redirectListener(options.redirect, options.mainPort) : rejectListener
-        this.h2c.on('request', own)
-        this.h2c.on('checkContinue', own)
+        this.h2cServer.on('request', own)
+        this.h2cServer.on('checkContinue', own)
       }
     } else {
-      this.h2c = null
+      this.h2cServer = null
     }
 
     // Marks connections that have carried a request (see `fresh`).
@@ -281,7 +282,7 @@ export class HttpServers {
       if (s !== null) (s as http.Server).prependListener('request', markServed)
     }
 
-    for (const s of [this.secure, this.h2c]) {
+    for (const s of [this.secure, this.h2cServer]) {
       if (s === null) continue
       ;(s as InnerServer & Owned)[kOwner] = this
       s.on('session', onSession)
@@ -297,21 +298,22 @@ export class HttpServers {
   // The outer listener allows half-open sockets for raw routes. TLS and HTTP/2 servers
   // close on the client's FIN (their own listeners would not allow half-open), so the
   // sockets they get are set back; HTTP/1 handles FIN itself, as http.Server does.
-  tls (socket: Socket): void {
+  tls (socket: Socket, head: Buffer): void {
     socket.allowHalfOpen = false
     ;(socket as Marked)[kKind] = 'tls'
+    replay(socket, head)
     this.secure?.emit('connection', socket)
   }
 
   /**
-   * `toMain`: the connection came to `httpPort`, and its redirects go to the main port.
-   * `bytes`: what the sniffer read (already replayed into the socket); a redirect or refusal
-   * they hold completely is answered from them, with no HTTP server.
+   * Plaintext HTTP/1. `toMain`: the connection came to `httpPort`, and its redirects go to
+   * the main port. `head`: what the sniffer read; a redirect or refusal it holds completely
+   * is answered from it, with no HTTP server.
    */
-  plaintext (socket: Socket, toMain: boolean, bytes: Uint8Array): void {
+  http (socket: Socket, toMain: boolean, head: Buffer): void {
     ;(socket as Marked)[kKind] = 'h1'
     if (this.answer !== null && this.fastPlaintext) {
-      const reply = fastReply(bytes, this.answer, toMain)
+      const reply = fastReply(head, this.answer, toMain)
       if (reply !== null) {
         // Answered: nothing more is read as a request, so the close sweep may end it and quiesce need not wait.
         ;(socket as Marked)[kServed] = true
@@ -321,15 +323,18 @@ export class HttpServers {
       }
     }
     if (toMain) redirectToMainPort(socket)
+    replay(socket, head)
     this.plain.emit('connection', socket)
     ;(socket as { server?: unknown }).server = this.owner
   }
 
-  prior (socket: Socket, toMain: boolean): void {
+  /** Plaintext HTTP/2 with prior knowledge (h2c). */
+  h2c (socket: Socket, toMain: boolean, head: Buffer): void {
     if (toMain) redirectToMainPort(socket)
     socket.allowHalfOpen = false
     ;(socket as Marked)[kKind] = 'h2c'
-    this.h2c?.emit('connection', socket)
+    replay(socket, head)
+    this.h2cServer?.emit('connection', socket)
   }
 
   /**
@@ -421,7 +426,7 @@ export class HttpServers {
    * sweep (`drainable`, `sweepSessions`) closes what turns idle afterwards.
    */
   close (): void {
-    for (const s of [this.plain, this.secure, this.h2c]) {
+    for (const s of [this.plain, this.secure, this.h2cServer]) {
       if (s === null) continue
       // Never listening, so net.Server.close only clears state here.
       ;(s.close as () => void).call(s)

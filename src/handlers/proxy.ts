@@ -6,10 +6,10 @@
  * the route is decided, before it has connected: Node writes them out in that order as soon
  * as it connects, so the header still arrives before any client byte and at once (a
  * server-speaks-first upstream must not wait for the client), and the client's first bytes
- * leave without waiting for another turn of the event loop. The sniffed bytes are taken back
- * out of the client socket (the pipeline replays them into it) and written straight to the
- * upstream. Half-close is carried both ways: the client's FIN becomes the upstream's FIN and
- * the reply that follows still reaches the client, and the other way round.
+ * leave without waiting for another turn of the event loop. The sniffed bytes come with the
+ * decision (they are not in the client socket) and go straight to the upstream. Half-close
+ * is carried both ways: the client's FIN becomes the upstream's FIN and the reply that
+ * follows still reaches the client, and the other way round.
  *
  * The splice is 'data' → write, pausing the reader while the writer's buffer is full and
  * resuming it on 'drain' (what `pipe` does, without its per-chunk bookkeeping). Every
@@ -33,9 +33,11 @@
  * stops after the other's FIN), and only the reset is passed on.
  */
 import net, { type Socket } from 'node:net'
+import { checkRouteInteger, InvalidRouteError } from '../errors.js'
 import { encodeProxyV1 } from '../sniff/proxy-v1.js'
 import { encodeProxyV2 } from '../sniff/proxy-v2.js'
 import type { ConnectionInfo, ProxyOutcome, ProxyTarget } from '../types.js'
+import type { RouteKind } from './route.js'
 
 export const DEFAULT_CONNECT_TIMEOUT = 10_000
 
@@ -294,8 +296,8 @@ function proxyHeader (target: ProxyTarget, info: ConnectionInfo, client: Socket)
   }
 }
 
-/** Splice `client` (its sniffed bytes replayed into it) to the route's upstream. */
-export function proxyTo (client: Socket, target: ProxyTarget, info: ConnectionInfo, options: ProxyOptions): void {
+/** Splice `client` to the route's upstream; `head`: the bytes sniffed from it, sent first. */
+export function proxyTo (client: Socket, target: ProxyTarget, info: ConnectionInfo, options: ProxyOptions, head: Buffer): void {
   const upstream: Spliced = net.connect({
     host: target.host ?? '127.0.0.1',
     port: target.port,
@@ -312,12 +314,11 @@ export function proxyTo (client: Socket, target: ProxyTarget, info: ConnectionIn
   upstream.on('close', onSideClose)
   client.on('error', onClientError)
   client.on('close', onSideClose)
-  // Queued until the upstream connects, in this order: the header, the sniffed bytes (taken
-  // back from the client socket's buffer), then whatever the client sends next.
+  // Queued until the upstream connects, in this order: the header, the sniffed bytes, then
+  // whatever the client sends next.
   const header = proxyHeader(target, info, client)
   if (header !== null) upstream.write(header)
-  const replayed = client.read() as Buffer | null
-  if (replayed !== null && replayed.length > 0) upstream.write(replayed)
+  if (head.length > 0) upstream.write(head)
   client.on('end', onClientEnd)
   upstream.on('end', onUpstreamEnd)
   upstream.on('data', onUpstreamData)
@@ -325,4 +326,19 @@ export function proxyTo (client: Socket, target: ProxyTarget, info: ConnectionIn
   client.on('drain', onClientDrain)
   client.on('data', onClientData)
   watch(s)
+}
+
+/** Proxy routes: `{ proxy: { host?, port, proxyProtocol?, connectTimeout? } }`. */
+export const proxyKind: RouteKind = {
+  field: 'proxy',
+  compile (name, route, env) {
+    const target = route.proxy
+    if (target === null || typeof target !== 'object') throw new InvalidRouteError(name, 'proxy must be { host?, port, proxyProtocol?, connectTimeout? }')
+    checkRouteInteger(name, 'proxy.port', target.port, 65535)
+    if (target.host !== undefined && (typeof target.host !== 'string' || target.host.length === 0)) throw new InvalidRouteError(name, 'proxy.host must be a non-empty string')
+    if (target.proxyProtocol !== undefined && target.proxyProtocol !== 1 && target.proxyProtocol !== 2) throw new InvalidRouteError(name, 'proxy.proxyProtocol must be 1 or 2')
+    checkRouteInteger(name, 'proxy.connectTimeout', target.connectTimeout)
+    const options: ProxyOptions = { idleTimeout: route.idleTimeout, outcome: env.outcome }
+    return (socket, info, head) => { proxyTo(socket, target, info, options, head) }
+  }
 }

@@ -4,13 +4,18 @@
  * arrive, with the final judgement at the end — the same calls a connection makes.
  */
 import { classify, type ClassifyState, type Decision } from '../../src/core/classify.js'
-import { compileRoute, type CompiledRoute } from '../../src/core/match.js'
+import { compileRoute, type CompiledRoute, type RouteTarget } from '../../src/core/match.js'
 import { detectors } from '../../src/sniff/index.js'
 import type { ProtocolName } from '../../src/sniff/types.js'
 import type { TcpRoute } from '../../src/types.js'
 import type { FuzzTarget } from './fuzz.js'
 
 const noop = (): void => {}
+
+/** The engine is fuzzed for its decisions only: no connection is ever delivered. */
+function decideOnly (): RouteTarget {
+  return { deliver: () => { throw new Error('the decision engine delivers nothing') }, handshake: false }
+}
 
 function routeTable (): CompiledRoute[] {
   const routes: Array<[string, TcpRoute]> = [
@@ -22,7 +27,7 @@ function routeTable (): CompiledRoute[] {
     ['list', { match: ['timeout', { prefix: Uint8Array.of(0, 1, 2) }], handler: noop }],
     ...(Object.keys(detectors) as ProtocolName[]).map((name): [string, TcpRoute] => [name, { match: name, handler: noop }])
   ]
-  return routes.map(([name, route]) => compileRoute(name, route, noop, true))
+  return routes.map(([name, route]) => compileRoute(name, route, noop, decideOnly))
 }
 
 function decisionName (d: Decision): string {
