@@ -1,9 +1,10 @@
 /**
  * The connection pipeline: accept → sniff → choose a route → hand off.
  *
- * Each accepted socket gets one `Pending` record while its first bytes are read. The
- * listeners are module-level functions that find the record through a symbol on the
- * socket, so a connection costs one small object and one timer, not a set of closures.
+ * Each accepted socket gets one `Connection` record, found through one symbol on the
+ * socket, for its whole life: its stage, what sniffing learnt, its place in the limits and
+ * counts. The listeners are module-level functions that find it there, so a connection
+ * costs one small object, not a set of closures.
  * The sniff timer has one setter (`accept`) and one clearing path (`release`), which
  * every way out of the sniffing state goes through — so it never leaks into the
  * connection that is served afterwards.
@@ -32,7 +33,7 @@ export interface Observer {
   refusal (info: RefusalInfo): void
 }
 
-function connectionInfo (conn: Pending, route: string): ConnectionInfo {
+function connectionInfo (conn: Connection, route: string): ConnectionInfo {
   const socket = conn.socket
   const info: ConnectionInfo = {
     route,
@@ -97,23 +98,28 @@ function startsLikeProxyHeader (bytes: Buffer): boolean {
   })
 }
 
-const kPending = Symbol('portmux.pending')
-const kHandshake = Symbol('portmux.handshake')
-const kOpen = Symbol('portmux.open')
+const kConnection = Symbol('portmux.connection')
 const EMPTY = Buffer.alloc(0)
 
 interface MuxSocket extends Socket {
-  /** While being sniffed. */
-  [kPending]?: Pending
-  /** Decided TLS whose handshake has not finished: still counted against the limits. */
-  [kHandshake]?: Pending
-  [kOpen]?: Set<Socket>
+  [kConnection]?: Connection
 }
+
+/**
+ * Where a connection is in the pipeline: being sniffed; decided for TLS and in its
+ * handshake (still counted against the pending limits); handed off; or closed by the
+ * pipeline before it was handed off.
+ */
+type Stage = 'sniffing' | 'handshake' | 'open' | 'refused'
 
 /** Node's readable state: `ended` is set when EOF has been read, before `'end'` is emitted. */
 interface WithReadableState { _readableState?: { ended?: boolean } }
 
-class Pending implements ClassifyState {
+/** The pipeline's record of one accepted connection, from accept to close. */
+class Connection implements ClassifyState {
+  stage: Stage = 'sniffing'
+  /** Once handed off: the open connections of its destination or route, which it is one of. */
+  open: Set<Socket> | null = null
   bytes: Buffer = EMPTY
   protocol = ''
   hello: ClientHelloResult | undefined = undefined
@@ -136,8 +142,8 @@ class Pending implements ClassifyState {
 }
 
 function onReadable (this: MuxSocket): void {
-  const conn = this[kPending]
-  if (conn === undefined) return
+  const conn = this[kConnection]
+  if (conn === undefined || conn.stage !== 'sniffing') return
   let chunk: Buffer | null
   while ((chunk = this.read() as Buffer | null) !== null) {
     conn.bytes = conn.bytes.length === 0 ? chunk : Buffer.concat([conn.bytes, chunk])
@@ -147,28 +153,35 @@ function onReadable (this: MuxSocket): void {
 }
 
 function onEnd (this: MuxSocket): void {
-  const conn = this[kPending]
-  if (conn !== undefined) conn.pipeline.evaluate(conn, 'client-closed')
+  const conn = this[kConnection]
+  if (conn !== undefined && conn.stage === 'sniffing') conn.pipeline.evaluate(conn, 'client-closed')
 }
 
 function onError (this: MuxSocket): void {
-  const conn = this[kPending]
-  if (conn !== undefined) conn.pipeline.refuse(conn, 'client-error')
+  const conn = this[kConnection]
+  if (conn !== undefined && conn.stage === 'sniffing') conn.pipeline.refuse(conn, 'client-error')
 }
 
 function onClose (this: MuxSocket): void {
-  const conn = this[kPending]
-  if (conn !== undefined) conn.pipeline.refuse(conn, 'client-closed')
+  const conn = this[kConnection]
+  if (conn !== undefined && conn.stage === 'sniffing') conn.pipeline.refuse(conn, 'client-closed')
 }
 
-function onSniffTimeout (conn: Pending): void {
+/** Handed off: what sniffing read is the target's now, and an open connection holds none of it. */
+function forget (conn: Connection): void {
+  conn.bytes = EMPTY
+  conn.hello = undefined
+}
+
+function onSniffTimeout (conn: Connection): void {
   conn.pipeline.evaluate(conn, 'sniff-timeout')
 }
 
 function onServedClose (this: MuxSocket): void {
-  this[kOpen]?.delete(this)
-  const conn = this[kHandshake]
-  if (conn !== undefined) conn.pipeline.secured(this)
+  const conn = this[kConnection]
+  if (conn === undefined) return
+  conn.open?.delete(this)
+  if (conn.stage === 'handshake') conn.pipeline.secured(this)
 }
 
 export class Pipeline {
@@ -176,9 +189,9 @@ export class Pipeline {
   /** The first route matching `'unknown'`. */
   private catchAll: CompiledRoute | undefined = undefined
   /** Connections being sniffed, in accept order (so in deadline order). */
-  private readonly pending = new DeadlineQueue<Pending>(onSniffTimeout)
+  private readonly pending = new DeadlineQueue<Connection>(onSniffTimeout)
   /** Decided TLS connections in their handshake, in decision order. */
-  private readonly handshakes = new DeadlineQueue<Pending>((conn) => { this.handshakeExpired(conn) })
+  private readonly handshakes = new DeadlineQueue<Connection>((conn) => { this.handshakeExpired(conn) })
   private readonly sources: SourceCounts
   /** Open connections handed to the built-in destinations, and to each raw route. */
   private readonly served: Record<Destination, Set<Socket>> = { https: new Set(), http: new Set(), redirect: new Set(), reject: new Set() }
@@ -240,10 +253,10 @@ export class Pipeline {
       this.refuseAtAccept(socket, 'max-pending-per-source')
       return
     }
-    const conn = new Pending(this, socket, this.options.maxSniffBytes, origin)
+    const conn = new Connection(this, socket, this.options.maxSniffBytes, origin)
     conn.source = source
     conn.expectHeader = trusted
-    socket[kPending] = conn
+    socket[kConnection] = conn
     socket.on('readable', onReadable)
     socket.on('end', onEnd)
     socket.on('error', onError)
@@ -273,7 +286,7 @@ export class Pipeline {
    * Decide if the bytes so far allow it. `final` says why no more bytes will be
    * waited for; it is also the reason given when nothing can be decided.
    */
-  evaluate (conn: Pending, final: CloseReason | null): void {
+  evaluate (conn: Connection, final: CloseReason | null): void {
     if (conn.expectHeader && !this.readHeader(conn, final)) return
     if (conn.bytes.length === 0) {
       if (final === null) return
@@ -305,7 +318,7 @@ export class Pipeline {
    * connection was refused. Once read (or known absent), sniffing goes on with the bytes
    * after it, and the client it names is the connection's peer from then on.
    */
-  private readHeader (conn: Pending, final: CloseReason | null): boolean {
+  private readHeader (conn: Connection, final: CloseReason | null): boolean {
     const required = this.options.proxyProtocol?.required === true
     if (conn.bytes.length === 0) {
       if (final === null) return false
@@ -351,8 +364,9 @@ export class Pipeline {
   }
 
   /** Close a connection that is still being sniffed, counting why. */
-  refuse (conn: Pending, reason: CloseReason): void {
+  refuse (conn: Connection, reason: CloseReason): void {
     if (!this.release(conn)) return
+    conn.stage = 'refused'
     this.giveSource(conn)
     this.counters.closed[reason]++
     if (this.observer.active()) {
@@ -363,10 +377,10 @@ export class Pipeline {
   }
 
   /** Leave the sniffing state: the one place the deadline is dropped and the listeners removed. */
-  private release (conn: Pending): boolean {
+  private release (conn: Connection): boolean {
     const socket = conn.socket
-    if (socket[kPending] !== conn) return false
-    socket[kPending] = undefined
+    if (conn.stage !== 'sniffing') return false
+    conn.stage = 'open'
     socket.removeListener('readable', onReadable)
     socket.removeListener('end', onEnd)
     socket.removeListener('error', onError)
@@ -375,7 +389,7 @@ export class Pipeline {
     return true
   }
 
-  private handOff (conn: Pending, decision: Exclude<Decision, 'more' | 'no-route'>): void {
+  private handOff (conn: Connection, decision: Exclude<Decision, 'more' | 'no-route'>): void {
     const socket = conn.socket
     const route = typeof decision === 'object' ? decision : null
     const destination: Destination = decision === 'tls' ? 'https' : this.options.plaintext
@@ -388,7 +402,7 @@ export class Pipeline {
     this.release(conn)
     // TLS stays counted against the limits until its handshake is done; the rest leaves them here.
     if (decision === 'tls' || route?.target.handshake === true) {
-      socket[kHandshake] = conn
+      conn.stage = 'handshake'
       this.handshakes.add(conn, this.options.handshakeTimeout)
     } else {
       this.giveSource(conn)
@@ -396,23 +410,24 @@ export class Pipeline {
     if (conn.peer !== undefined) setPeer(socket, conn.peer)
     if (conn.header !== undefined) setProxyHeader(socket, conn.header)
     open.add(socket)
-    socket[kOpen] = open
+    conn.open = open
     socket.on('close', onServedClose)
     if (route !== null) {
       this.counters.route(route.name)
       const info = connectionInfo(conn, route.name)
       if (this.observer.active()) this.observer.decision(info)
       route.target.deliver(socket, info, conn.bytes)
-      return
+    } else {
+      this.counters.decided[destination]++
+      if (this.observer.active()) this.observer.decision(connectionInfo(conn, destination))
+      if (decision === 'tls') this.targets.tls(socket, conn.bytes)
+      else if (decision === 'h2c') this.targets.h2c(socket, conn.origin, conn.bytes)
+      else this.targets.http(socket, conn.origin, conn.bytes)
     }
-    this.counters.decided[destination]++
-    if (this.observer.active()) this.observer.decision(connectionInfo(conn, destination))
-    if (decision === 'tls') this.targets.tls(socket, conn.bytes)
-    else if (decision === 'h2c') this.targets.h2c(socket, conn.origin, conn.bytes)
-    else this.targets.http(socket, conn.origin, conn.bytes)
+    if (conn.stage === 'open') forget(conn)
   }
 
-  private giveSource (conn: Pending): void {
+  private giveSource (conn: Connection): void {
     if (conn.source === undefined) return
     this.sources.give(conn.source)
     conn.source = undefined
@@ -420,18 +435,19 @@ export class Pipeline {
 
   /** The TLS handshake of a decided connection finished (or the connection closed): it leaves the limits. */
   secured (socket: MuxSocket): void {
-    const conn = socket[kHandshake]
-    if (conn === undefined) return
-    socket[kHandshake] = undefined
+    const conn = socket[kConnection]
+    if (conn === undefined || conn.stage !== 'handshake') return
+    conn.stage = 'open'
+    forget(conn)
     this.handshakes.delete(conn)
     this.giveSource(conn)
   }
 
   /** A TLS connection that has not finished its handshake `handshakeTimeout` ms after the decision. */
-  private handshakeExpired (conn: Pending): void {
+  private handshakeExpired (conn: Connection): void {
     const socket = conn.socket
-    if (socket[kHandshake] !== conn) return
-    socket[kHandshake] = undefined
+    if (conn.stage !== 'handshake') return
+    conn.stage = 'refused'
     this.giveSource(conn)
     this.counters.closed['handshake-timeout']++
     if (this.observer.active()) {

@@ -7,19 +7,22 @@
  * - `plain`: plaintext HTTP/1 → the app (`'serve'`, or no TLS at all), the redirect or the refusal;
  * - `h2c`: plaintext HTTP/2 with prior knowledge → likewise.
  *
- * Events that users and plugins listen for on the outer server are forwarded to the
- * inner servers that emit them, as the same listener functions (see `EVENTS`).
+ * What Node's listeners learn of each connection goes into one record per connection
+ * (`http-connection.ts`); the events users and plugins listen for on the outer server are
+ * relayed to it from the inner servers (`event-bridge.ts`).
  */
 import diagnostics_channel from 'node:diagnostics_channel'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
-import http2, { type Http2SecureServer, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
+import http2, { type Http2SecureServer, type Http2Server, type ServerHttp2Session } from 'node:http2'
 import type { EventEmitter } from 'node:events'
 import type net from 'node:net'
 import type { Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls'
 import type { HttpServerTimeouts, RedirectOptions } from '../types.js'
 import { inheritPeer } from '../peer.js'
+import { EventBridge } from './event-bridge.js'
+import { connectionOf, markServed, secured, sessionMade, track } from './http-connection.js'
 import { REJECT_ANSWER, redirectAnswerer, redirectListener, redirectToMainPort, refuseConnect, rejectListener, type Answer, type Asked } from './redirect.js'
 import { FLUSH_TIMEOUT, fastReply, sendAndClose } from './redirect-fast.js'
 import { replay } from './route.js'
@@ -38,145 +41,18 @@ export interface HttpServersOptions extends HttpServerTimeouts {
   secured: (socket: Socket) => void
 }
 
-// EventEmitter listeners take anything; the outer server passes them through untouched.
-type Listener = (...args: any[]) => void
-type InnerServer = http.Server | https.Server | Http2SecureServer | Http2Server
-
-/** Events forwarded from the outer server, and which inner servers get them. */
+/** The inner servers' events the outer server relays, by the servers that emit them. */
 const H1_EVENTS = ['request', 'upgrade', 'checkContinue', 'checkExpectation', 'connect', 'dropRequest', 'timeout']
 const TLS_EVENTS = ['tlsClientError', 'secureConnection', 'keylog', 'newSession', 'resumeSession', 'OCSPRequest']
 const H2_EVENTS = ['request', 'checkContinue', 'session', 'sessionError', 'stream', 'timeout', 'unknownProtocol']
-export const FORWARDED_EVENTS: ReadonlySet<string> = new Set([...H1_EVENTS, ...TLS_EVENTS, ...H2_EVENTS, 'clientError'])
 
 /** Internal: told of every plaintext connection answered from its sniffed bytes (the tests count them). */
 export const fastChannel = diagnostics_channel.channel('portmux:internal:plaintext-fast')
-
-const kOwner = Symbol('portmux.httpServers')
-interface Owned { [kOwner]?: HttpServers }
-
-/** What an inner server made of a socket: how the close sweep may treat it. */
-const kKind = Symbol('portmux.kind')
-const kTls = Symbol('portmux.tlsSocket')
-const kH2 = Symbol('portmux.http2Session')
-/** Set on a socket (HTTP/1) or a session (HTTP/2) once it has carried a request. */
-const kServed = Symbol('portmux.served')
-interface Marked extends Socket {
-  [kKind]?: 'h1' | 'h2c' | 'tls'
-  [kTls]?: TLSSocket & { [kServed]?: boolean }
-  [kH2]?: ServerHttp2Session & { [kServed]?: boolean }
-  [kServed]?: boolean
-  /** The response in progress on an HTTP/1 connection (Node's own bookkeeping). */
-  _httpMessage?: unknown
-}
-
-function onSecureConnection (this: InnerServer & Owned, tlsSocket: TLSSocket & { _parent?: Marked }): void {
-  const raw = tlsSocket._parent
-  if (raw === undefined || raw === null) return
-  raw[kTls] = tlsSocket
-  this[kOwner]?.secured(raw)
-  // The client a trusted PROXY header named is the TLS socket's peer too.
-  inheritPeer(raw, tlsSocket)
-}
-
-/**
- * Whether closing this connection now cuts no request short: an HTTP/1 connection with
- * no request in progress (idle, or still sending its headers), or a TLS connection
- * whose handshake has not finished. HTTP/2 sessions are closed with GOAWAY instead.
- */
-export function drainable (socket: Socket): boolean {
-  const s = socket as Marked
-  switch (s[kKind]) {
-    case 'h1': return s._httpMessage == null
-    case 'h2c': return sessionDone(s[kH2])
-    case 'tls': {
-      const tls = s[kTls] as (TLSSocket & { _httpMessage?: unknown }) | undefined
-      if (tls === undefined) return true
-      return tls.alpnProtocol === 'h2' ? sessionDone(s[kH2]) : tls._httpMessage == null
-    }
-    default: return false
-  }
-}
-
-/**
- * Whether this connection still waits for its first request: in the TLS handshake, or set
- * up (HTTP/1, or an HTTP/2 session) with no request received yet. Closing it now would
- * fail a client that did nothing wrong.
- */
-export function fresh (socket: Socket): boolean {
-  const s = socket as Marked
-  switch (s[kKind]) {
-    case 'h1': return s[kServed] !== true
-    case 'h2c': return s[kH2]?.[kServed] !== true
-    case 'tls': {
-      const tls = s[kTls]
-      if (tls === undefined) return true
-      return tls.alpnProtocol === 'h2' ? s[kH2]?.[kServed] !== true : tls[kServed] !== true
-    }
-    default: return false
-  }
-}
-
-function markServed (req: IncomingMessage): void {
-  if (req.httpVersionMajor === 1) (req.socket as Marked)[kServed] = true
-}
-
-/**
- * A session sent GOAWAY that carries no stream, or one already destroyed (its socket may
- * still wait on a client that does not read what is left to send): nothing left to finish.
- */
-function sessionDone (session: Counted | undefined): boolean {
-  if (session === undefined) return false
-  return session.destroyed || (session.closed && session[kStreams] === 0)
-}
-
-/**
- * Open streams per session. Node destroys a session closed with GOAWAY once its streams are
- * done — but only if nothing was waiting to be written at that moment; a session that had
- * is never looked at again. The close sweep finishes those off, and needs the count to
- * know which carry no request.
- */
-const kStreams = Symbol('portmux.streams')
-const kSession = Symbol('portmux.session')
-interface Counted extends ServerHttp2Session { [kStreams]?: number, [kOwner]?: HttpServers, [kServed]?: boolean }
-interface OwnedStream extends ServerHttp2Stream { [kSession]?: Counted }
-
-function onSession (this: InnerServer & Owned, session: Counted): void {
-  const owner = this[kOwner]
-  if (owner === undefined) return
-  // The accepted socket (the TLS socket's parent for h2 over TLS) knows its session.
-  const socket = session.socket as (Marked & { _parent?: Marked | null }) | undefined
-  const raw = socket?.[kKind] === undefined ? socket?._parent : socket
-  if (raw !== undefined && raw !== null) raw[kH2] = session
-  owner.sessions.add(session)
-  session[kOwner] = owner
-  session[kStreams] = 0
-  session.on('stream', onStream)
-  session.once('close', onSessionClose)
-  // An h2c session that only gets redirects or refusals has nothing to wait for.
-  const timeout = this === owner.h2cServer && owner.refusesH2c ? (owner.sessionTimeout ?? REFUSING_SESSION_TIMEOUT) : (owner.sessionTimeout ?? SESSION_TIMEOUT)
-  if (timeout > 0) session.setTimeout(timeout, closeIdleSession)
-}
 
 /** ms an idle h2c session on a redirecting or refusing port stays open when no `http2SessionTimeout` is set. */
 const REFUSING_SESSION_TIMEOUT = 10_000
 /** ms an idle HTTP/2 session stays open when no `http2SessionTimeout` is set (Fastify's default too). */
 const SESSION_TIMEOUT = 72_000
-
-function onSessionClose (this: Counted): void {
-  this[kOwner]?.sessions.delete(this)
-}
-
-function onStream (this: Counted, stream: OwnedStream): void {
-  this[kStreams] = (this[kStreams] ?? 0) + 1
-  this[kServed] = true
-  stream[kSession] = this
-  stream.once('close', onStreamClose)
-}
-
-function onStreamClose (this: OwnedStream): void {
-  const session = this[kSession]
-  if (session !== undefined) session[kStreams] = (session[kStreams] ?? 1) - 1
-}
 
 /**
  * An idle session gets GOAWAY; one that had GOAWAY already (by a close, or from nghttp2
@@ -214,8 +90,8 @@ export class HttpServers {
   readonly refusesH2c: boolean
   /** Told when a TLS handshake finishes. */
   readonly secured: (socket: Socket) => void
-  /** The servers that serve the app, with the events they take from the outer server. */
-  private readonly routes: Array<[InnerServer, ReadonlySet<string>]> = []
+  /** The servers that serve the app, with the events the outer server relays from them. */
+  private readonly events = new EventBridge()
   private tracking = false
   /** The redirect rules or the refusal, answered from the sniffed bytes when they allow it (`redirect-fast.ts`). */
   private readonly answer: ((asked: Asked) => Answer) | null
@@ -243,9 +119,11 @@ export class HttpServers {
         ? http2.createSecureServer({ ...options.tls, allowHTTP1: true })
         : https.createServer({ ALPNProtocols: ['http/1.1'], ...options.tls })
       applyH1(this.secure, options)
-      this.secure.prependListener('secureConnection', onSecureConnection)
+      // First, before Node's own listener makes the HTTP/2 session or the HTTP/1 parser on it.
+      this.secure.prependListener('secureConnection', (tlsSocket: TLSSocket) => { this.onSecureConnection(tlsSocket) })
+      // Last: Node's HTTP/1 listener sets `socket.server` to the inner server (see `http`).
       this.secure.on('secureConnection', (tlsSocket: TLSSocket) => { (tlsSocket as { server?: unknown }).server = owner })
-      this.routes.push([this.secure, new Set([...H1_EVENTS, ...TLS_EVENTS, ...(options.http2 ? H2_EVENTS : []), 'clientError'])])
+      this.events.add(this.secure, [...H1_EVENTS, ...TLS_EVENTS, ...(options.http2 ? H2_EVENTS : []), 'clientError'])
     } else {
       this.secure = null
     }
@@ -253,10 +131,10 @@ export class HttpServers {
     this.plain = http.createServer()
     applyH1(this.plain, options)
     if (servesPlain) {
-      this.routes.push([this.plain, new Set([...H1_EVENTS, 'clientError'])])
+      this.events.add(this.plain, [...H1_EVENTS, 'clientError'])
     } else {
       // Fastify's clientError handler still answers garbage with its 400.
-      this.routes.push([this.plain, new Set(['clientError'])])
+      this.events.add(this.plain, ['clientError'])
       const own = options.plaintext === 'redirect' ? redirectListener(options.redirect, options.mainPort) : rejectListener
       this.plain.on('request', own)
       // Answer `Expect: 100-continue` with the redirect itself, not with 100.
@@ -267,7 +145,7 @@ export class HttpServers {
     if (options.http2) {
       this.h2cServer = http2.createServer({})
       if (servesPlain) {
-        this.routes.push([this.h2cServer, new Set(H2_EVENTS)])
+        this.events.add(this.h2cServer, H2_EVENTS)
       } else {
         const own = options.plaintext === 'redirect' ? redirectListener(options.redirect, options.mainPort) : rejectListener
         this.h2cServer.on('request', own)
@@ -284,10 +162,31 @@ export class HttpServers {
 
     for (const s of [this.secure, this.h2cServer]) {
       if (s === null) continue
-      ;(s as InnerServer & Owned)[kOwner] = this
-      s.on('session', onSession)
+      // An h2c session that only gets redirects or refusals has nothing to wait for.
+      const timeout = this.sessionTimeout ?? (s === this.h2cServer && this.refusesH2c ? REFUSING_SESSION_TIMEOUT : SESSION_TIMEOUT)
+      s.on('session', (session: ServerHttp2Session) => { this.onSession(session, timeout) })
       if (options.connectionTimeout !== undefined) s.setTimeout(options.connectionTimeout)
     }
+  }
+
+  /**
+   * A TLS handshake finished: the TLS socket joins the connection's record, the pipeline
+   * hears the handshake is done, the client a trusted PROXY header named is the TLS socket's
+   * peer too.
+   */
+  private onSecureConnection (tlsSocket: TLSSocket & { _parent?: Socket | null }): void {
+    const raw = tlsSocket._parent
+    if (raw === undefined || raw === null) return
+    secured(raw, tlsSocket)
+    this.secured(raw)
+    inheritPeer(raw, tlsSocket)
+  }
+
+  private onSession (session: ServerHttp2Session, timeout: number): void {
+    sessionMade(session)
+    this.sessions.add(session)
+    session.once('close', () => { this.sessions.delete(session) })
+    if (timeout > 0) session.setTimeout(timeout, closeIdleSession)
   }
 
   /** Replace the TLS credentials (the development certificate arrives after construction). */
@@ -300,7 +199,7 @@ export class HttpServers {
   // sockets they get are set back; HTTP/1 handles FIN itself, as http.Server does.
   tls (socket: Socket, head: Buffer): void {
     socket.allowHalfOpen = false
-    ;(socket as Marked)[kKind] = 'tls'
+    track(socket, 'tls')
     replay(socket, head)
     this.secure?.emit('connection', socket)
   }
@@ -311,12 +210,12 @@ export class HttpServers {
    * is answered from it, with no HTTP server.
    */
   http (socket: Socket, toMain: boolean, head: Buffer): void {
-    ;(socket as Marked)[kKind] = 'h1'
+    const conn = track(socket, 'h1')
     if (this.answer !== null && this.fastPlaintext) {
       const reply = fastReply(head, this.answer, toMain)
       if (reply !== null) {
         // Answered: nothing more is read as a request, so the close sweep may end it and quiesce need not wait.
-        ;(socket as Marked)[kServed] = true
+        conn.served = true
         if (fastChannel.hasSubscribers) fastChannel.publish({ socket })
         sendAndClose(socket, reply, this.flushTimeout)
         return
@@ -332,55 +231,14 @@ export class HttpServers {
   h2c (socket: Socket, toMain: boolean, head: Buffer): void {
     if (toMain) redirectToMainPort(socket)
     socket.allowHalfOpen = false
-    ;(socket as Marked)[kKind] = 'h2c'
+    track(socket, 'h2c')
     replay(socket, head)
     this.h2cServer?.emit('connection', socket)
   }
 
-  /**
-   * The event bridge. Users and plugins listen on the outer server for events only the inner
-   * servers emit ('request', 'upgrade', 'clientError', 'session', …: `FORWARDED_EVENTS`). While
-   * the outer server has at least one listener for such an event, each inner server that
-   * emits it has one relay listener that re-emits it on the outer server; so `once`,
-   * `prependListener`, removal and listener order all stay the outer emitter's own.
-   *
-   * Relies on these Node behaviours: an EventEmitter emits 'newListener' before adding a
-   * listener and 'removeListener' after removing one (also for each listener
-   * `removeAllListeners` takes); and the HTTP servers decide by their own `listenerCount`
-   * whether anyone handles 'upgrade', 'connect', 'checkContinue', 'checkExpectation',
-   * 'clientError', 'timeout' and 'dropRequest' (else Node's default answer applies) — which a
-   * relay present exactly while the outer server has listeners keeps true. Listeners run with
-   * the outer server as `this`.
-   */
+  /** Relay the inner servers' events to `outer` while it has listeners for them (`event-bridge.ts`). */
   bridge (outer: EventEmitter): void {
-    this.outer = outer
-    // Idempotent: the outer server calls it again after a blanket `removeAllListeners`.
-    if (!outer.listeners('newListener').includes(this.onNewListener)) outer.on('newListener', this.onNewListener)
-    if (!outer.listeners('removeListener').includes(this.onRemoveListener)) outer.on('removeListener', this.onRemoveListener)
-  }
-
-  private outer: EventEmitter | null = null
-
-  private readonly onNewListener = (event: string | symbol): void => {
-    if (typeof event === 'string' && FORWARDED_EVENTS.has(event) && !this.relays.has(event) && this.outer !== null) this.relay(event, this.outer)
-  }
-
-  private readonly onRemoveListener = (event: string | symbol): void => {
-    if (typeof event === 'string' && this.relays.has(event) && this.outer?.listenerCount(event) === 0) this.unrelay(event)
-  }
-
-  private readonly relays = new Map<string, Listener>()
-
-  private relay (event: string, outer: EventEmitter): void {
-    const relay: Listener = (...args) => outer.emit(event, ...args)
-    this.relays.set(event, relay)
-    for (const [server, events] of this.routes) if (events.has(event)) server.on(event, relay)
-  }
-
-  private unrelay (event: string): void {
-    const relay = this.relays.get(event) as Listener
-    this.relays.delete(event)
-    for (const [server, events] of this.routes) if (events.has(event)) server.removeListener(event, relay)
+    this.events.attach(outer)
   }
 
   /**
@@ -415,8 +273,8 @@ export class HttpServers {
 
   /** Destroy sessions already sent GOAWAY that carry no stream any more. */
   sweepSessions (): void {
-    for (const session of this.sessions as Set<Counted>) {
-      if (!session.destroyed && sessionDone(session)) session.destroy()
+    for (const session of this.sessions) {
+      if (!session.destroyed && connectionOf(session)?.sessionDone() === true) session.destroy()
     }
   }
 
