@@ -5,7 +5,7 @@
 import { isIP } from 'node:net'
 import type { TlsOptions } from 'node:tls'
 import { InvalidOptionError } from '../errors.js'
-import { parseAuthority } from '../handlers/redirect.js'
+import { parseAuthority } from '../sniff/http-target.js'
 import type { AcmeChallenge, HttpServerTimeouts, MuxOptions, RedirectOptions, TcpRoute } from '../types.js'
 import { TrustList } from './peer.js'
 
