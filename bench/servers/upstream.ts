@@ -6,9 +6,11 @@
  *   proxy carrying a half-close);
  * - `echo`: sends everything back;
  * - `banner`: writes an SSH-like banner the moment a connection arrives (server speaks
- *   first), ignores what it reads, ends when the client ends.
+ *   first), ignores what it reads, ends when the client ends;
+ * - `source`: reads the hello line `SSH-2.0-… <bytes>`, sends that many bytes (64 KiB writes,
+ *   with backpressure), then ends: bulk the other way.
  *
- *     node upstream.js '{}'   →   READY {"sink":…,"echo":…,"banner":…}
+ *     node upstream.js '{}'   →   READY {"sink":…,"echo":…,"banner":…,"source":…}
  */
 import net, { type Socket } from 'node:net'
 import { config, exitOnSignal, portOf, ready } from '../lib/child.js'
@@ -61,5 +63,32 @@ const banner = net.createServer({ noDelay: true }, (socket) => {
   socket.on('end', () => socket.end())
 })
 
+const BLOCK = Buffer.alloc(64 * 1024, 0x61)
+const source = net.createServer({ noDelay: true }, (socket) => {
+  ignoreErrors(socket)
+  let header = ''
+  let left = -1
+  const send = (): void => {
+    while (left > 0) {
+      const n = Math.min(left, BLOCK.length)
+      left -= n
+      if (!socket.write(n === BLOCK.length ? BLOCK : BLOCK.subarray(0, n))) {
+        socket.once('drain', send)
+        return
+      }
+    }
+    socket.end()
+  }
+  socket.on('data', (chunk: Buffer) => {
+    if (left >= 0) return
+    header += chunk.toString('latin1', 0, Math.min(chunk.length, 256))
+    const eol = header.indexOf('\r\n')
+    if (eol < 0) return
+    const m = / (\d+)$/.exec(header.slice(0, eol))
+    left = m === null ? 0 : Number(m[1])
+    send()
+  })
+})
+
 const listen = (s: net.Server): Promise<number> => new Promise((resolve) => s.listen({ port: 0, host: '127.0.0.1', backlog }, () => resolve(portOf(s))))
-ready({ sink: await listen(sink), echo: await listen(echo), banner: await listen(banner) })
+ready({ sink: await listen(sink), echo: await listen(echo), banner: await listen(banner), source: await listen(source) })
