@@ -15,9 +15,9 @@
  * resuming it on 'drain' (what `pipe` does, without its per-chunk bookkeeping). The client
  * side is read through 'data'. The upstream socket, which the splice creates, reads into a
  * buffer of the splice's own (`onread`), reused from read to read instead of a new one per
- * read: the per-read allocations are what make a busy process run full garbage collections
- * (V8 counts read buffers as external memory and collects after every 64 MB of it), and a
- * read lands straight in the write, without the readable stream's queue. It starts as a
+ * read (V8 counts those as external memory and collects for every 64 MB or so of it, in a
+ * process with a heap the size of a Fastify app's a full collection each time), and a read
+ * goes straight to the write, without the readable stream's queue. It starts as a
  * small slice of Node's shared pool, so a short connection costs no allocation of its own,
  * and grows in steps after reads that fill it. Every listener is a module-level function that
  * finds its `Splice` through a symbol on the socket.
