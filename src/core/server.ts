@@ -15,7 +15,7 @@ import { TlsTerminator } from '../handlers/tls-route.js'
 import { AcmeManager } from '../handlers/acme/manager.js'
 import type { ConnectionInfo, MuxOptions, MuxStats, RefusalInfo, TcpRoute } from '../types.js'
 import type { MuxEventName, MuxEvents, MuxListener } from './events.js'
-import { Listeners, resolveHosts, type ExtraBind, type SharedListenOptions } from './listeners.js'
+import { Listeners, planListen, type ListenPlan } from './listeners.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
 import { Pipeline } from './pipeline.js'
 import { pinTickObjectMaps } from './tick-maps.js'
@@ -55,15 +55,6 @@ type Listener = (...args: any[]) => void
 
 type State = 'idle' | 'listening' | 'quiescing' | 'closing'
 
-/** The extra listeners to bind once the main one is up. */
-interface ExtraPlan {
-  /** Every address the main port is bound on (`httpPort` is bound on each). */
-  hosts: Array<string | undefined>
-  /** Loopback addresses beside the main listener's (`listen` on localhost). */
-  siblings: Array<string | undefined>
-  shared: SharedListenOptions
-}
-
 /** Events typed by name (src/core/events.ts); the class below types the methods it overrides. */
 export interface MuxServer {
   once<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
@@ -89,7 +80,7 @@ export class MuxServer extends net.Server {
   /** The listeners beside the server's own handle: loopback siblings and `httpPort`. */
   private readonly extra = new Listeners((socket, origin) => { this.pipeline.accept(socket, origin) })
   /** What to bind once the main listener is up; set by `listen`. */
-  private extraBinds: ExtraPlan | null = null
+  private extraBinds: ListenPlan | null = null
   private drainTimer: NodeJS.Timeout | null = null
   private graceTimer: NodeJS.Timeout | null = null
   /** While quiescing: the poll for connections still waiting for their first request. */
@@ -263,46 +254,11 @@ export class MuxServer extends net.Server {
       return this
     }
     this.pipeline.resumeAccepting()
-    const options = typeof args[0] === 'object' && args[0] !== null ? (args[0] as net.ListenOptions & SharedListenOptions) : undefined
-    const host = options !== undefined ? options.host : typeof args[1] === 'string' ? args[1] : undefined
-    const shared: SharedListenOptions = options === undefined ? {} : { backlog: options.backlog, ipv6Only: options.ipv6Only, exclusive: options.exclusive, reusePort: options.reusePort }
-    if (host !== 'localhost') {
-      this.extraBinds = { hosts: [host], siblings: [], shared }
-      return (super.listen as (...a: unknown[]) => this)(...args)
-    }
-    // `localhost` means every loopback address it resolves to (127.0.0.1 and ::1), as plain
-    // Fastify binds them: the first is the main listener, the others are extra listeners.
-    resolveHosts(host, (hosts) => {
-      const [first, ...siblings] = hosts
-      this.extraBinds = { hosts, siblings, shared }
-      const main = options !== undefined
-        ? [{ ...options, host: first }, ...args.slice(1)]
-        : [args[0], first, ...args.slice(2)]
+    planListen(args, (main, plan) => {
+      this.extraBinds = plan
       ;(super.listen as (...a: unknown[]) => this)(...main)
     })
     return this
-  }
-
-  /**
-   * The main listener is up: bind the extra ones (the other loopback addresses on the same
-   * port, and `httpPort` on every address), then say `'listening'`. A required one that
-   * fails to bind closes the server and is its `'error'`.
-   */
-  private bindExtras (plan: ExtraPlan, release: () => void): void {
-    const address = this.address()
-    const port = address !== null && typeof address === 'object' ? address.port : undefined
-    const binds: ExtraBind[] = []
-    if (port !== undefined) for (const host of plan.siblings) binds.push({ host, port, origin: 'main', required: false })
-    const httpPort = this.options.httpPort
-    if (httpPort !== null) for (const host of plan.hosts) binds.push({ host, port: httpPort, origin: 'http', required: true })
-    this.extra.bind(binds, plan.shared, (err) => {
-      if (err === undefined) {
-        release()
-        return
-      }
-      super.close()
-      this.emit('error', err)
-    })
   }
 
   /** The port of the `httpPort` listener once bound (useful with `httpPort: 0`). */
@@ -320,7 +276,16 @@ export class MuxServer extends net.Server {
       if (plan !== null) {
         // Told again once the extra listeners are bound.
         this.extraBinds = null
-        this.bindExtras(plan, () => { this.emit('listening') })
+        // The other loopback addresses on the same port, and `httpPort` on every address. A
+        // required one that fails to bind closes the server and is its `'error'`.
+        this.extra.bindPlan(plan, this.mainPort(), this.options.httpPort, (err) => {
+          if (err === undefined) {
+            this.emit('listening')
+            return
+          }
+          super.close()
+          this.emit('error', err)
+        })
         return true
       }
       this.onListening()
