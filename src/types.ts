@@ -113,7 +113,10 @@ export interface RedirectOptions {
   trustForwardedHost?: boolean
 }
 
-export type HttpMode = 'redirect' | 'serve' | 'reject' | { redirect: RedirectOptions }
+export type HttpMode = PlaintextMode | { redirect: RedirectOptions }
+
+/** What plaintext HTTP on a TLS port gets: served by the app, redirected to https, or refused. */
+export type PlaintextMode = 'redirect' | 'serve' | 'reject'
 
 export interface ProxyProtocolOptions {
   /** Peers (CIDRs or addresses, IPv4 and IPv6) whose PROXY headers are believed. */
@@ -204,7 +207,11 @@ export type CloseReason =
   | 'proxy-header'
   | 'server-closing'
 
-/** Where a decided connection went. */
+/**
+ * Where a connection no raw route took went, as `stats()` counts it and `'decision'` names
+ * it (`info.route`): `https` (TLS, served by the app), `http` (plaintext served by the app,
+ * `http: 'serve'`), `redirect` or `reject` (plaintext answered by portmux).
+ */
 export type Destination = 'https' | 'http' | 'redirect' | 'reject'
 
 /** How proxied connections went: `connected` once per upstream connection made, the rest once per failure. */

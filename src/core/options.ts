@@ -6,7 +6,7 @@ import { isIP } from 'node:net'
 import type { TlsOptions } from 'node:tls'
 import { InvalidOptionError } from '../errors.js'
 import { parseAuthority } from '../sniff/http-target.js'
-import type { AcmeChallenge, HttpServerTimeouts, MuxOptions, RedirectOptions, TcpRoute } from '../types.js'
+import type { AcmeChallenge, HttpServerTimeouts, MuxOptions, PlaintextMode, RedirectOptions, TcpRoute } from '../types.js'
 import { TrustList } from './peer.js'
 
 export const DEFAULTS = Object.freeze({
@@ -20,7 +20,7 @@ export const DEFAULTS = Object.freeze({
 export interface ResolvedOptions {
   /** `'dev'` until the development certificate is made; `null` for a plaintext port. */
   tls: TlsOptions | 'dev' | null
-  plaintext: 'serve' | 'redirect' | 'reject'
+  plaintext: PlaintextMode
   redirect: RedirectOptions
   http2: boolean
   routes: Array<[string, TcpRoute]>

@@ -12,11 +12,11 @@
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { ClientHelloResult } from '../sniff/tls.js'
-import type { CloseReason, ConnectionInfo, Destination, MuxStats, ProxyOutcome, RefusalInfo, TcpRoute } from '../types.js'
+import type { CloseReason, ConnectionInfo, Destination, MuxStats, PlaintextMode, ProxyOutcome, RefusalInfo, TcpRoute } from '../types.js'
 import { DuplicateRouteError, InvalidRouteError, type PortmuxError } from '../errors.js'
 import { classify, type ClassifyOptions, type ClassifyState, type Decision } from './classify.js'
 import { compileRoute, type CompiledRoute, type RouteTarget } from './match.js'
-import { Counters, DESTINATIONS } from './stats.js'
+import { Counters, DESTINATIONS, PLAINTEXT_DESTINATION } from './stats.js'
 import type { TrustList } from './peer.js'
 import { setPeer, setProxyHeader, type Peer } from '../peer.js'
 import type { ProxyHeader } from '../sniff/proxy-header.js'
@@ -84,8 +84,8 @@ export interface PipelineOptions extends ClassifyOptions {
   handshakeTimeout: number
   /** Peers whose PROXY headers are believed, and whether they must send one. */
   proxyProtocol: { trusted: TrustList, required: boolean } | null
-  /** What plaintext HTTP (and h2c) counts as: served, redirected or rejected. */
-  plaintext: Exclude<Destination, 'https'>
+  /** What plaintext HTTP (and h2c) gets: served, redirected or rejected. */
+  plaintext: PlaintextMode
 }
 
 const PROXY_STARTS = [Buffer.from('PROXY ', 'latin1'), Buffer.from(PROXY_V2_SIGNATURE)]
@@ -392,7 +392,7 @@ export class Pipeline {
   private handOff (conn: Connection, decision: Exclude<Decision, 'more' | 'no-route'>): void {
     const socket = conn.socket
     const route = typeof decision === 'object' ? decision : null
-    const destination: Destination = decision === 'tls' ? 'https' : this.options.plaintext
+    const destination: Destination = decision === 'tls' ? 'https' : PLAINTEXT_DESTINATION[this.options.plaintext]
     const open = route !== null ? this.routed.get(route.name) as Set<Socket> : this.served[destination]
     const max = route?.route.maxConnections
     if (max !== undefined && open.size >= max) {

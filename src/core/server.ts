@@ -121,7 +121,7 @@ export class MuxServer extends net.Server {
       proxyProtocol: o.proxyProtocol,
       tls: o.tls !== null,
       h2c: o.http2,
-      plaintext: plaintext === 'serve' ? 'http' : plaintext
+      plaintext
     }, {
       tls: (socket, head) => { this.http.tls(socket, head) },
       http: (socket, origin, head) => { this.http.http(socket, origin === 'http', head) },
