@@ -30,12 +30,18 @@ import { certificateFacts, pickInWindow, thirdLeft, type CertificateFacts } from
 import { ChallengeResponder } from './responders.js'
 import { AcmeStorage, type StoredCertificate } from './storage.js'
 
+/**
+ * The `acme` option once checked: what the manager takes. The same shape as the options
+ * check's result; the manager reads nothing else from the server's options.
+ */
 export interface AcmeSettings {
+  /** Lower case, without a trailing dot, in the order given. */
   domains: string[]
   email: string | undefined
   directory: string
   storage: string
   challenges: AcmeChallenge[]
+  /** Test and tuning knobs, given under `Symbol.for('portmux.acme.tuning')`; not public. */
   tuning: Record<string, unknown>
 }
 
