@@ -172,6 +172,21 @@ export interface AcmeOptions {
   challenges?: AcmeChallenge[]
 }
 
+/**
+ * The `acme` option once checked, as the certificate manager takes it. Internal: not
+ * exported from the package.
+ */
+export interface ResolvedAcme {
+  /** Lower case, without a trailing dot, in the order given. */
+  domains: string[]
+  email: string | undefined
+  directory: string
+  storage: string
+  challenges: AcmeChallenge[]
+  /** Test and tuning knobs, given under `Symbol.for('portmux.acme.tuning')`; not public. */
+  tuning: Record<string, unknown>
+}
+
 /** The `'certificate'` event: a certificate was installed for new connections. */
 
 /** Applied to the inner HTTP servers (Fastify passes its own values through the factory). */

@@ -90,6 +90,8 @@ export class MuxServer extends net.Server {
   private closes = 0
   /** Obtains and renews the certificate when the `acme` option is set. */
   private readonly acme: AcmeManager | null = null
+  /** Settles when the certificate manager, stopped by `close()`, has nothing more under way. */
+  private acmeStopped: Promise<void> | null = null
 
   constructor (handler?: RequestListener, options?: MuxOptions) {
     super({ noDelay: true, allowHalfOpen: true })
@@ -293,7 +295,12 @@ export class MuxServer extends net.Server {
       // While quiescing every connection may be gone: 'close' waits for close().
       if (this.state === 'quiescing') return false
       // Closed when the extra listeners and their connections are gone too.
-      this.extra.closed(() => { super.emit('close', ...args) })
+      // And when the certificate manager has finished what it had begun (a write to storage).
+      this.extra.closed(() => {
+        const emitClose = (): void => { super.emit('close', ...args) }
+        if (this.acmeStopped === null) emitClose()
+        else this.acmeStopped.then(emitClose, emitClose)
+      })
       return true
     }
     return super.emit(event, ...args)
@@ -328,7 +335,7 @@ export class MuxServer extends net.Server {
     } else {
       super.close(cb)
     }
-    this.acme?.stop()
+    if (this.acme !== null) this.acmeStopped = this.acme.stop()
     if (this.state === 'closing') return this
     this.state = 'closing'
     this.extra.close()

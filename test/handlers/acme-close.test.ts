@@ -17,6 +17,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AcmeManager } from '../../src/handlers/acme/manager.js'
+import { createServer } from '../../src/node.js'
+import type { AcmeOptions } from '../../src/types.js'
 import { caDirectoryName } from '../../src/handlers/acme/storage.js'
 import type { PortmuxError } from '../../src/errors.js'
 import { until } from '../helpers.js'
@@ -103,6 +105,43 @@ test('stop() mid-order resolves once the order has let go of storage: lock relea
   assert.deepEqual(await readdir(path.join(root, 'locks')), [], 'the lock was given up')
   assert.deepEqual(await readdir(path.join(root, 'challenges')), [], 'the challenge was removed')
   assert.deepEqual(reported, [], 'a stopped order is no failure')
+  await rm(storage, { recursive: true })
+  assert.equal(existsSync(storage), false)
+})
+
+test('server.close() mid-order calls back once the order has let go of storage: the directory is removable at once', { skip: noPebble, timeout: 60_000 }, async (t) => {
+  const silent = await silentPort(t)
+  const pebble = await startPebble(t, { httpPort: silent, tlsPort: silent })
+  const storage = path.join(await tempDir(t), 'storage')
+  const server = createServer(() => {}, {
+    acme: {
+      domains: [DOMAIN],
+      agreeToTerms: true,
+      directory: pebble.directory,
+      storage,
+      challenges: ['tls-alpn-01'],
+      [Symbol.for('portmux.acme.tuning')]: { ca: pebble.ca, pollMin: 60_000, pollMax: 60_000, retryMin: 60_000 }
+    } as AcmeOptions
+  })
+  const warnings: PortmuxError[] = []
+  server.on('warning', (err: PortmuxError) => { warnings.push(err) })
+  // The challenge is being written to storage when close() is called.
+  const responder = (server as unknown as { acme: AcmeManager }).acme.responder
+  const addAlpn = responder.addAlpn.bind(responder)
+  let closing: Promise<void> | null = null
+  responder.addAlpn = (domain, pems) => {
+    addAlpn(domain, pems)
+    queueMicrotask(() => { closing = new Promise<void>((resolve) => { server.close(() => { resolve() }) }) })
+  }
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  await until(() => closing !== null, 30_000, 'the challenge being written')
+  await closing
+
+  const root = path.join(storage, caDirectoryName(pebble.directory))
+  assert.deepEqual(await readdir(path.join(root, 'locks')), [], 'the lock was given up')
+  assert.deepEqual(await readdir(path.join(root, 'challenges')), [], 'the challenge was removed')
+  assert.deepEqual(warnings, [], 'a stopped order is no failure')
   await rm(storage, { recursive: true })
   assert.equal(existsSync(storage), false)
 })

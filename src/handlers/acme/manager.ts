@@ -24,26 +24,11 @@ import https from 'node:https'
 import { rootCertificates } from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { AcmeError, type PortmuxError } from '../../errors.js'
-import type { AcmeChallenge, CertificateInfo } from '../../types.js'
+import type { CertificateInfo, ResolvedAcme } from '../../types.js'
 import { FileLock } from './lock.js'
 import { certificateFacts, pickInWindow, thirdLeft, type CertificateFacts } from './renewal.js'
 import { ChallengeResponder } from './responders.js'
 import { AcmeStorage, type StoredCertificate } from './storage.js'
-
-/**
- * The `acme` option once checked: what the manager takes. The same shape as the options
- * check's result; the manager reads nothing else from the server's options.
- */
-export interface AcmeSettings {
-  /** Lower case, without a trailing dot, in the order given. */
-  domains: string[]
-  email: string | undefined
-  directory: string
-  storage: string
-  challenges: AcmeChallenge[]
-  /** Test and tuning knobs, given under `Symbol.for('portmux.acme.tuning')`; not public. */
-  tuning: Record<string, unknown>
-}
 
 /** What the manager needs from the server. */
 export interface AcmeHost {
@@ -131,7 +116,7 @@ export class AcmeManager {
   private directoryDoc: Record<string, unknown> | null = null
   private renewalInfo: RenewalInfo | null = null
 
-  constructor (private readonly settings: AcmeSettings, private readonly host: AcmeHost) {
+  constructor (private readonly settings: ResolvedAcme, private readonly host: AcmeHost) {
     this.tuning = tuningOf(settings.tuning)
     this.storage = new AcmeStorage(settings.storage, settings.directory)
     this.responder = new ChallengeResponder(this.storage, settings.domains)
