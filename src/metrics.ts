@@ -8,7 +8,7 @@
  * turned off.
  */
 import { Counter, Gauge, Histogram, register as globalRegistry, type Registry } from 'prom-client'
-import type { MuxServer } from './core/server.js'
+import type { MuxServer } from './server.js'
 import { InvalidOptionError } from './errors.js'
 import { CLOSE_REASONS, DESTINATIONS, PROXY_OUTCOMES } from './core/stats.js'
 import type { ConnectionInfo, Destination, MuxStats, RefusalInfo } from './types.js'

@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import type { TestContext } from 'node:test'
 import { devCertificate, type KeyAndCertificate } from '../src/dev-certificate.js'
-import type { MuxServer } from '../src/core/server.js'
+import type { MuxServer } from '../src/server.js'
 import { start } from './spawn.js'
 
 let cert: Promise<KeyAndCertificate> | undefined

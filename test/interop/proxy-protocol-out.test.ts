@@ -19,7 +19,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import net from 'node:net'
 import { createServer } from '../../src/node.js'
-import type { MuxServer } from '../../src/core/server.js'
+import type { MuxServer } from '../../src/server.js'
 import { listen } from '../helpers.js'
 import { findNginxStream, findProgram, freePort, startHaproxy, startNginx } from './load-balancer.js'
 
