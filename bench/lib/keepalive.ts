@@ -16,7 +16,7 @@
  *   requests/s is the ratio of efficiency.
  */
 import type { Ctx, Row } from './context.js'
-import { busyNote, compare, pause, perCpuRow, series, sharedBusyNote, startAll, stopAll, warn } from './measure.js'
+import { busyNote, compare, coreShareNote, pause, perCpuRow, series, sharedBusyNote, startAll, stopAll, warn } from './measure.js'
 import { alternate } from './rounds.js'
 import { sameInstantRounds, together, type Window } from './same-cpu.js'
 import type { Running } from './servers.js'
@@ -160,7 +160,7 @@ export async function keepAlive (ctx: Ctx, spec: KeepAliveSpec): Promise<{ rows:
       b: sharedSeries(spec.peer, (r) => r.rps),
       better: 'higher',
       target: spec.target,
-      note: `share of the core: ${pair.map((n) => sharedSeries(n, (r) => r.coreShare).map((x) => (100 * x).toFixed(0)).join('/') + ' %').join(' vs ')}; CPU per request: ${pair.map((n) => sharedSeries(n, (r) => r.cpuUsPerReq).map((x) => x.toFixed(1)).join('/') + ' µs').join(' vs ')}; ${sharedBusyNote(shared.busy)}`
+      note: `${coreShareNote(shared.byName, pair)}; CPU per request: ${pair.map((n) => sharedSeries(n, (r) => r.cpuUsPerReq).map((x) => x.toFixed(1)).join('/') + ' µs').join(' vs ')}; ${sharedBusyNote(shared.busy)}`
     }))
 
     if (p === 'h1') {

@@ -159,11 +159,27 @@ export function perCpuRow (o: {
   return row
 }
 
-/** "server CPU 41 %, load CPU 38 % busy" from per-round CPU shares (same-instant rounds). */
+/**
+ * "whole server CPU 41 %, whole load CPU 38 % busy" from per-round CPU shares (same-instant
+ * rounds): every process on those CPUs counts, other users' included, so these say how
+ * quiet the machine was, not which side was the limit.
+ */
 export function sharedBusyNote (busy: Array<{ server: number, load: number }>): string {
   const s = median(busy.map((b) => b.server))
   const l = median(busy.map((b) => b.load))
   if (!Number.isFinite(s) && !Number.isFinite(l)) return ''
-  const warnLoad = l > 0.9 ? ' — LOAD-BOUND: the load CPU saturated' : ''
-  return `busy (whole CPUs, medians) — server CPU ${(100 * s).toFixed(0)} %, load CPU ${(100 * l).toFixed(0)} %${warnLoad}`
+  return `whole CPUs busy (every process on them, medians) — server CPU ${(100 * s).toFixed(0)} %, load CPU ${(100 * l).toFixed(0)} %`
+}
+
+/**
+ * Each contender's share of the one server core per round, for a saturating same-instant
+ * row; `NOT SATURATED` when together they used little of it: the servers were waiting for
+ * their load tools (a busy load CPU) or lost the core to other processes on it — in the
+ * first case the ratio is not the efficiency ratio.
+ */
+export function coreShareNote (m: Map<string, Array<{ coreShare: number }>>, names: string[]): string {
+  const per = names.map((n) => series(m, n, (r) => r.coreShare))
+  const sums = per[0]?.map((_, i) => per.reduce((a, xs) => a + (xs[i] ?? NaN), 0)) ?? []
+  const low = median(sums) < 0.9
+  return `share of the core by round: ${per.map((xs) => xs.map((x) => (100 * x).toFixed(0)).join('/') + ' %').join(' vs ')}${low ? ` — NOT SATURATED: together they used ${(100 * median(sums)).toFixed(0)} % of it (load tools the limit, or other processes on the core)` : ''}`
 }
