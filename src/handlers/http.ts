@@ -123,7 +123,7 @@ export class HttpServers {
       this.tlsServer.prependListener('secureConnection', (tlsSocket: TLSSocket) => { this.onSecureConnection(tlsSocket) })
       // Last: Node's HTTP/1 listener sets `socket.server` to the inner server (see `http`).
       this.tlsServer.on('secureConnection', (tlsSocket: TLSSocket) => { (tlsSocket as { server?: unknown }).server = owner })
-      this.events.add(this.tlsServer, [...H1_EVENTS, ...TLS_EVENTS, ...(options.http2 ? H2_EVENTS : []), 'clientError'])
+      this.events.add(this.tlsServer, [...H1_EVENTS, ...TLS_EVENTS, ...(options.http2 ? H2_EVENTS : []), 'clientError'], markServed)
     } else {
       this.tlsServer = null
     }
@@ -131,7 +131,7 @@ export class HttpServers {
     this.httpServer = http.createServer()
     applyH1(this.httpServer, options)
     if (servesPlain) {
-      this.events.add(this.httpServer, [...H1_EVENTS, 'clientError'])
+      this.events.add(this.httpServer, [...H1_EVENTS, 'clientError'], markServed)
     } else {
       // Fastify's clientError handler still answers garbage with its 400.
       this.events.add(this.httpServer, ['clientError'])
@@ -140,6 +140,7 @@ export class HttpServers {
       // Answer `Expect: 100-continue` with the redirect itself, not with 100.
       this.httpServer.on('checkContinue', own)
       this.httpServer.on('connect', refuseConnect)
+      this.httpServer.prependListener('request', markServed)
     }
 
     if (options.http2) {
@@ -153,11 +154,6 @@ export class HttpServers {
       }
     } else {
       this.h2cServer = null
-    }
-
-    // Marks connections that have carried a request (see `fresh`).
-    for (const s of [this.tlsServer, this.httpServer]) {
-      if (s !== null) (s as http.Server).prependListener('request', markServed)
     }
 
     for (const s of [this.tlsServer, this.h2cServer]) {
