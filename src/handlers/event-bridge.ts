@@ -14,7 +14,14 @@
  *   'dropRequest' (else Node's default answer applies) — which a relay present exactly
  *   while the outer server has listeners keeps true.
  */
-import type { EventEmitter } from 'node:events'
+import { EventEmitter } from 'node:events'
+
+/**
+ * The emitter's own `emit`: relays call it on the outer server directly, past any `emit`
+ * the outer server overrides (the mux's only looks at 'listening' and 'close', which are
+ * never relayed), so a relayed request costs no extra copy of its arguments.
+ */
+const emit = EventEmitter.prototype.emit
 
 // EventEmitter listeners take anything; a relay passes the arguments on untouched.
 type Relay = (...args: any[]) => void
@@ -41,7 +48,7 @@ export class EventBridge {
     if (tap !== undefined && set.delete('request')) {
       server.on('request', (req: unknown, res: unknown) => {
         tap(req)
-        this.outer?.emit('request', req, res)
+        if (this.outer !== null) emit.call(this.outer, 'request', req, res)
       })
     }
     this.sources.push([server, set])
@@ -63,7 +70,7 @@ export class EventBridge {
   }
 
   private relay (event: string, outer: EventEmitter): void {
-    const relay: Relay = (...args) => outer.emit(event, ...args)
+    const relay: Relay = (...args) => emit.call(outer, event, ...args)
     this.relays.set(event, relay)
     for (const [server, events] of this.sources) if (events.has(event)) server.on(event, relay)
   }
