@@ -6,10 +6,11 @@
  *
  *     node build/bench/run.js [--quick] [--only=id,id] [--skip-install] [--out=FILE] [--profile]
  *
- * --quick         3 rounds, 2-second runs, 256 MiB bulk: a smoke test of a few minutes.
+ * --quick         3 rounds (alternating and same-instant), 2-second runs, 256 MiB bulk: a
+ *                 smoke test of a few minutes.
  *                 Writes bench/results/BENCHMARKS.quick.md unless --out says otherwise.
- * --only=…        scenario ids: https-keepalive, plain-keepalive, tls-handshake, redirect,
- *                 proxy, proxy-same-cpu, proxy-latency, memory, sniffers.
+ * --only=…        scenario ids: https-keepalive, h2-keepalive, plain-keepalive, tls-handshake,
+ *                 redirect, proxy, proxy-same-cpu, proxy-latency, memory, sniffers.
  * --skip-install  use what is installed.
  * --profile       one round of the chosen scenarios' saturating loads with the Node servers
  *                 under `--cpu-prof`; writes profile summaries to bench/results/profiles/
@@ -30,6 +31,7 @@ import { setLoadCpu } from './lib/measure.js'
 import { canPin, killAll, liveCount } from './lib/proc.js'
 import { summarize } from './lib/profile.js'
 import { renderReport } from './lib/report.js'
+import { h2KeepAlive } from './scenarios/h2-keepalive.js'
 import { httpsKeepAlive } from './scenarios/https-keepalive.js'
 import { memory } from './scenarios/memory.js'
 import { plainKeepAlive } from './scenarios/plain-keepalive.js'
@@ -40,7 +42,7 @@ import { redirect } from './scenarios/redirect.js'
 import { sniffers } from './scenarios/sniffers.js'
 import { tlsHandshake } from './scenarios/tls-handshake.js'
 
-const SCENARIOS: Scenario[] = [httpsKeepAlive, plainKeepAlive, tlsHandshake, redirect, proxy, proxySameCpu, proxyLatency, memory, sniffers]
+const SCENARIOS: Scenario[] = [httpsKeepAlive, h2KeepAlive, plainKeepAlive, tlsHandshake, redirect, proxy, proxySameCpu, proxyLatency, memory, sniffers]
 
 function arg (name: string): string | undefined {
   const a = process.argv.find((x) => x === `--${name}` || x.startsWith(`--${name}=`))

@@ -7,7 +7,7 @@ import type { Server as HttpsServer } from 'node:https'
 import type { Http2SecureServer, Http2Server } from 'node:http2'
 import type { FastifyBaseLogger, FastifyInstance, FastifyPluginCallback, FastifyServerFactoryHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { kMuxServer, MuxServer } from './core/server.js'
+import { kMuxServer, MuxServer } from './server.js'
 import { NoFactoryError } from './errors.js'
 import type { MuxOptions, TcpRoute } from './types.js'
 

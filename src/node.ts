@@ -2,7 +2,7 @@
  * Without Fastify: the same listener for Express or any `(req, res)` handler.
  */
 import type { RequestListener } from 'node:http'
-import { MuxServer } from './core/server.js'
+import { MuxServer } from './server.js'
 import type { MuxOptions } from './types.js'
 
 /**

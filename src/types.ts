@@ -113,7 +113,10 @@ export interface RedirectOptions {
   trustForwardedHost?: boolean
 }
 
-export type HttpMode = 'redirect' | 'serve' | 'reject' | { redirect: RedirectOptions }
+export type HttpMode = PlaintextMode | { redirect: RedirectOptions }
+
+/** What plaintext HTTP on a TLS port gets: served by the app, redirected to https, or refused. */
+export type PlaintextMode = 'redirect' | 'serve' | 'reject'
 
 export interface ProxyProtocolOptions {
   /** Peers (CIDRs or addresses, IPv4 and IPv6) whose PROXY headers are believed. */
@@ -169,6 +172,21 @@ export interface AcmeOptions {
   challenges?: AcmeChallenge[]
 }
 
+/**
+ * The `acme` option once checked, as the certificate manager takes it. Internal: not
+ * exported from the package.
+ */
+export interface ResolvedAcme {
+  /** Lower case, without a trailing dot, in the order given. */
+  domains: string[]
+  email: string | undefined
+  directory: string
+  storage: string
+  challenges: AcmeChallenge[]
+  /** Test and tuning knobs, given under `Symbol.for('portmux.acme.tuning')`; not public. */
+  tuning: Record<string, unknown>
+}
+
 /** The `'certificate'` event: a certificate was installed for new connections. */
 
 /** Applied to the inner HTTP servers (Fastify passes its own values through the factory). */
@@ -204,7 +222,11 @@ export type CloseReason =
   | 'proxy-header'
   | 'server-closing'
 
-/** Where a decided connection went. */
+/**
+ * Where a connection no raw route took went, as `stats()` counts it and `'decision'` names
+ * it (`info.route`): `https` (TLS, served by the app), `http` (plaintext served by the app,
+ * `http: 'serve'`), `redirect` or `reject` (plaintext answered by portmux).
+ */
 export type Destination = 'https' | 'http' | 'redirect' | 'reject'
 
 /** How proxied connections went: `connected` once per upstream connection made, the rest once per failure. */

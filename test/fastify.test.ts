@@ -17,7 +17,7 @@ import WebSocket from 'ws'
 import { Agent, request } from 'undici'
 import portmux, { serverFactory } from '../src/index.js'
 import type { ConnectionInfo, MuxOptions } from '../src/types.js'
-import type { MuxServer } from '../src/core/server.js'
+import type { MuxServer } from '../src/server.js'
 import { closed, connect, exchange, readAll, testCertificate, until } from './helpers.js'
 
 /** A hang fails the test instead of the run. */

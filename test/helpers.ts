@@ -3,11 +3,11 @@
  */
 import net, { type AddressInfo } from 'node:net'
 import { once } from 'node:events'
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { TestContext } from 'node:test'
 import { devCertificate, type KeyAndCertificate } from '../src/dev-certificate.js'
-import type { MuxServer } from '../src/core/server.js'
+import type { MuxServer } from '../src/server.js'
+import { start } from './spawn.js'
 
 let cert: Promise<KeyAndCertificate> | undefined
 /** One development certificate per test process. */
@@ -94,35 +94,14 @@ export interface RunningExample {
  * plus `env`); resolves with the port it printed (`… port <n> …`). Killed after the test.
  */
 export async function startExample (t: TestContext, file: string, env: Record<string, string> = {}): Promise<RunningExample> {
-  const child = spawn(process.execPath, [examplesDir + file], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
-  })
-  let out = ''
-  child.stdout.setEncoding('utf8')
-  child.stderr.setEncoding('utf8')
-  child.stderr.on('data', (d: string) => { out += d })
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (d: string) => {
-      out += d
-      const m = /port (\d+)/.exec(out)
-      if (m !== null) resolve(Number(m[1]))
-    })
-    child.once('exit', (code) => reject(new Error(`${file} exited with ${String(code)} before listening:\n${out}`)))
+  const example = await start(t, process.execPath, [examplesDir + file], {
+    env: { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+    ready: /port (\d+)/,
+    within: 30_000,
+    signal: 'SIGKILL'
   })
   return {
-    port,
-    stop: async () => {
-      child.kill('SIGTERM')
-      const [code] = await exited
-      return code
-    }
+    port: Number(example.match?.[1]),
+    stop: async () => (await example.stop('SIGTERM'))[0]
   }
 }

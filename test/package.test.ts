@@ -148,7 +148,7 @@ test('the README mentions every export of portmux and portmux/metrics', () => {
 })
 
 test('the README mentions every public method and property of MuxServer', () => {
-  const source = ts.createSourceFile('server.ts', readFileSync(root + 'src/core/server.ts', 'utf8'), ts.ScriptTarget.ES2022)
+  const source = ts.createSourceFile('server.ts', readFileSync(root + 'src/server.ts', 'utf8'), ts.ScriptTarget.ES2022)
   const members = new Set<string>()
   ts.forEachChild(source, (node) => {
     if (!ts.isClassDeclaration(node) || node.name?.text !== 'MuxServer') return

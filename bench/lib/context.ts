@@ -5,6 +5,8 @@ export interface Plan {
   quick: boolean
   /** Alternating rounds for throughput and CPU figures (each contender once per round). */
   rounds: number
+  /** Same-instant rounds (every contender loaded at once on one core; bench/lib/same-cpu.ts). */
+  sameRounds: number
   /** Rounds for the proxy scenarios (bulk, connection cycles, latency). */
   bulkRounds: number
   memRounds: number
@@ -22,6 +24,7 @@ export interface Plan {
 export const FULL: Plan = {
   quick: false,
   rounds: 9,
+  sameRounds: 5,
   bulkRounds: 7,
   memRounds: 3,
   satSeconds: 5,
@@ -35,6 +38,7 @@ export const FULL: Plan = {
 export const QUICK: Plan = {
   quick: true,
   rounds: 3,
+  sameRounds: 3,
   bulkRounds: 3,
   memRounds: 1,
   satSeconds: 2,

@@ -119,3 +119,67 @@ export function warn (ctx: Ctx, msg: string, notes: string[]): void {
   ctx.log(`  ! ${msg}`)
   notes.push(`⚠ ${msg}`)
 }
+
+/**
+ * A "work per server CPU-second" row (higher is better, ratio portmux ÷ peer, so a target
+ * reads as "at least this share of the peer's efficiency"), with the CPU per operation the
+ * figure comes from in the value cells and per round in the note.
+ */
+export function perCpuRow (o: {
+  item: string
+  what: string
+  /** What is counted: 'requests', 'connections'. */
+  unit: string
+  /** Where the CPU figure comes from, for the figure's name ('schedstat', 'utime+stime'). */
+  source: string
+  subject: string
+  peer: string
+  /** Microseconds of server CPU per operation, per round. */
+  a: number[]
+  b: number[]
+  target?: number
+  note?: string
+}): Row {
+  const row = compare({
+    item: o.item,
+    what: o.what,
+    figure: `${o.unit} per server CPU-second (${o.source}; µs of CPU per operation in brackets)`,
+    subject: o.subject,
+    peer: o.peer,
+    a: o.a.map((us) => 1e6 / us),
+    b: o.b.map((us) => 1e6 / us),
+    better: 'higher',
+    target: o.target
+  })
+  const us = (xs: number[]): string => median(xs).toFixed(1)
+  row.subjectValue += ` (${us(o.a)} µs)`
+  row.peerValue += ` (${us(o.b)} µs)`
+  const rounds = `µs per operation by round: ${o.a.map((x) => x.toFixed(1)).join('/')} vs ${o.b.map((x) => x.toFixed(1)).join('/')}`
+  row.note = o.note === undefined ? rounds : `${rounds}; ${o.note}`
+  return row
+}
+
+/**
+ * "whole server CPU 41 %, whole load CPU 38 % busy" from per-round CPU shares (same-instant
+ * rounds): every process on those CPUs counts, other users' included, so these say how
+ * quiet the machine was, not which side was the limit.
+ */
+export function sharedBusyNote (busy: Array<{ server: number, load: number }>): string {
+  const s = median(busy.map((b) => b.server))
+  const l = median(busy.map((b) => b.load))
+  if (!Number.isFinite(s) && !Number.isFinite(l)) return ''
+  return `whole CPUs busy (every process on them, medians) — server CPU ${(100 * s).toFixed(0)} %, load CPU ${(100 * l).toFixed(0)} %`
+}
+
+/**
+ * Each contender's share of the one server core per round, for a saturating same-instant
+ * row; `NOT SATURATED` when together they used little of it: the servers were waiting for
+ * their load tools (a busy load CPU) or lost the core to other processes on it — in the
+ * first case the ratio is not the efficiency ratio.
+ */
+export function coreShareNote (m: Map<string, Array<{ coreShare: number }>>, names: string[]): string {
+  const per = names.map((n) => series(m, n, (r) => r.coreShare))
+  const sums = per[0]?.map((_, i) => per.reduce((a, xs) => a + (xs[i] ?? NaN), 0)) ?? []
+  const low = median(sums) < 0.9
+  return `share of the core by round: ${per.map((xs) => xs.map((x) => (100 * x).toFixed(0)).join('/') + ' %').join(' vs ')}${low ? ` — NOT SATURATED: together they used ${(100 * median(sums)).toFixed(0)} % of it (load tools the limit, or other processes on the core)` : ''}`
+}

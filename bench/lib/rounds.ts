@@ -17,7 +17,8 @@ export async function alternate<T> (contenders: readonly string[], rounds: numbe
   return out
 }
 
-function describe (x: unknown): string {
+/** Numeric fields of a round's figures, for the log. */
+export function describe (x: unknown): string {
   if (typeof x === 'number') return x.toFixed(x >= 100 ? 0 : 3)
   if (typeof x === 'object' && x !== null) {
     return Object.entries(x).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k}=${(v as number).toFixed((v as number) >= 100 ? 0 : 3)}`).join(' ')

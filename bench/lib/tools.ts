@@ -36,11 +36,23 @@ export async function wrk (ctx: Ctx, url: string, o: { connections: number, seco
   return { requests, seconds, rps: requests / seconds, errors, badStatus: bad === null ? 0 : Number(bad[1]), p50ms: lat('50'), p99ms: lat('99'), raw: out }
 }
 
-export interface H2loadResult { succeeded: number, failed: number, seconds: number, rps: number, raw: string }
+export interface H2loadResult {
+  succeeded: number
+  failed: number
+  seconds: number
+  rps: number
+  /** The application protocol h2load says it spoke (`h2`, `http/1.1`), or '' when it does not say. */
+  protocol: string
+  raw: string
+}
 
-/** `h2load [--h1] -c C --rps R -D D URL`: a fixed offered rate of C×R requests/s. */
-export async function h2load (ctx: Ctx, url: string, o: { clients: number, rps?: number, seconds: number, h1: boolean, warmup?: number }): Promise<H2loadResult> {
+/**
+ * `h2load [--h1] -c C [-m M] [--rps R] -D D URL`: with `rps`, a fixed offered rate of C×R
+ * requests/s; without, saturating. `streams` is the concurrent streams per HTTP/2 connection.
+ */
+export async function h2load (ctx: Ctx, url: string, o: { clients: number, rps?: number, seconds: number, h1: boolean, streams?: number, warmup?: number }): Promise<H2loadResult> {
   const args = ['-t', '1', '-c', String(o.clients), '-D', String(o.seconds)]
+  if (o.streams !== undefined) args.push('-m', String(o.streams))
   if (o.warmup !== undefined) args.push(`--warm-up-time=${o.warmup}`)
   if (o.rps !== undefined) args.push('--rps', String(o.rps))
   if (o.h1) args.push('--h1')
@@ -54,7 +66,8 @@ export async function h2load (ctx: Ctx, url: string, o: { clients: number, rps?:
   // "finished in" warm-up + duration: the rate is over the main duration.
   const seconds = o.warmup !== undefined ? o.seconds : ms(fin[1], fin[2]) / 1000
   const succeeded = Number(req[1])
-  return { succeeded, failed: Number(req[2]) + Number(req[3]), seconds, rps: succeeded / seconds, raw: out }
+  const protocol = /Application protocol: (\S+)/.exec(out)?.[1] ?? ''
+  return { succeeded, failed: Number(req[2]) + Number(req[3]), seconds, rps: succeeded / seconds, protocol, raw: out }
 }
 
 export interface STimeResult { connections: number, seconds: number, rate: number }

@@ -13,41 +13,18 @@
  *   caches, neighbours); CPU per redirect from the nanoseconds each process's threads spent
  *   on CPU (`/proc/<pid>/task/* /schedstat`).
  */
-import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Ctx, Row, Scenario } from '../lib/context.js'
+import type { Row, Scenario } from '../lib/context.js'
 import { busyNote, compare, cpuDuring, pause, series, startAll, stopAll, warn } from '../lib/measure.js'
 import { alternate } from '../lib/rounds.js'
+import { sameInstantRounds } from '../lib/same-cpu.js'
 import { median } from '../lib/stats.js'
 import { startNginxRedirect, startNode } from '../lib/servers.js'
-import { client, wrk } from '../lib/tools.js'
+import { client, wrk, type WrkResult } from '../lib/tools.js'
 
 const RATE = 1000
 
-/** Nanoseconds every thread of `pid` has spent on CPU so far (threads that ended are not counted). */
-function cpuNs (pid: number): number {
-  let ns = 0
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
-    } catch {}
-  }
-  return ns
-}
-
 interface Simultaneous { requests: number, errors: number, usPerRedirect: number }
-
-/** Load every server at once, one wrk each (all on the load CPU), and take each one's CPU per redirect. */
-async function simultaneous (ctx: Ctx, servers: Array<{ name: string, port: number, pid: number }>, seconds: number): Promise<Map<string, Simultaneous>> {
-  const before = servers.map((s) => cpuNs(s.pid))
-  const results = await Promise.all(servers.map(async (s) => await wrk(ctx, `http://127.0.0.1:${s.port}/`, { connections: 32, seconds, headers: ['Connection: close'] })))
-  const after = servers.map((s) => cpuNs(s.pid))
-  return new Map(servers.map((s, i) => [s.name, {
-    requests: results[i].requests,
-    errors: results[i].errors + results[i].badStatus,
-    usPerRedirect: (after[i] - before[i]) / 1000 / results[i].requests
-  }]))
-}
 
 export const redirect: Scenario = {
   id: 'redirect',
@@ -76,16 +53,21 @@ export const redirect: Scenario = {
 
       const node = 'node:http, plain port'
       ctx.log(`  simultaneous: portmux and ${node} loaded at once (wrk -t1 -c32 Connection: close each, ${plan.satSeconds} s), ${plan.rounds} rounds`)
-      const together = new Map<string, Simultaneous[]>([['portmux', []], [node, []]])
-      for (let r = 0; r < plan.rounds; r++) {
-        const round = await simultaneous(ctx, ['portmux', node].map((name) => ({ name, port: port(name), pid: pid(name) ?? 0 })), plan.satSeconds)
-        for (const [name, v] of round) {
-          together.get(name)?.push(v)
-          if (v.errors > 0) warn(ctx, `${name}: wrk saw ${v.errors} errors or bad statuses (simultaneous)`, notes)
-        }
-        ctx.log(`    round ${r + 1}/${plan.rounds}: ${[...round].map(([name, v]) => `${name} ${v.usPerRedirect.toFixed(1)} µs × ${v.requests}`).join(', ')}`)
-        await pause()
-      }
+      const pair = ['portmux', node]
+      const together = (await sameInstantRounds<WrkResult, Simultaneous>({
+        names: pair,
+        pids: pair.map(pid),
+        rounds: plan.rounds,
+        load: async (name) => await wrk(ctx, `http://127.0.0.1:${port(name)}/`, { connections: 32, seconds: plan.satSeconds, headers: ['Connection: close'] }),
+        measure: (name, r, ns) => {
+          const errors = r.errors + r.badStatus
+          if (errors > 0) warn(ctx, `${name}: wrk saw ${errors} errors or bad statuses (simultaneous)`, notes)
+          return { requests: r.requests, errors, usPerRedirect: ns / 1000 / r.requests }
+        },
+        cpus: ctx.cpu,
+        pause,
+        log: ctx.log
+      })).byName
 
       ctx.log(`  saturating: wrk -t1 -c32 -H 'Connection: close' -d${plan.satSeconds}s, ${plan.rounds} rounds`)
       const sat = await alternate(names, plan.rounds, async (name) => {

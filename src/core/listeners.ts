@@ -32,6 +32,37 @@ export interface SharedListenOptions {
 
 type Accept = (socket: Socket, origin: Origin) => void
 
+/** The extra listeners one `listen` call asks for, bound once the main listener is up. */
+export interface ListenPlan {
+  /** Every address the main port is bound on (`httpPort` is bound on each). */
+  hosts: Array<string | undefined>
+  /** Loopback addresses beside the main listener's (`listen` on localhost). */
+  siblings: Array<string | undefined>
+  shared: SharedListenOptions
+}
+
+/**
+ * Read a `net.Server#listen` call: the arguments for the main listener, and the plan for the
+ * extra ones. `localhost` means every loopback address it resolves to (127.0.0.1 and ::1),
+ * as plain Fastify binds them: the first is the main listener's, the others are siblings.
+ */
+export function planListen (args: unknown[], ready: (main: unknown[], plan: ListenPlan) => void): void {
+  const options = typeof args[0] === 'object' && args[0] !== null ? (args[0] as net.ListenOptions & SharedListenOptions) : undefined
+  const host = options !== undefined ? options.host : typeof args[1] === 'string' ? args[1] : undefined
+  const shared: SharedListenOptions = options === undefined ? {} : { backlog: options.backlog, ipv6Only: options.ipv6Only, exclusive: options.exclusive, reusePort: options.reusePort }
+  if (host !== 'localhost') {
+    ready(args, { hosts: [host], siblings: [], shared })
+    return
+  }
+  resolveHosts(host, (hosts) => {
+    const [first, ...siblings] = hosts
+    const main = options !== undefined
+      ? [{ ...options, host: first }, ...args.slice(1)]
+      : [args[0], first, ...args.slice(2)]
+    ready(main, { hosts, siblings, shared })
+  })
+}
+
 export class Listeners {
   private servers: net.Server[] = []
   /** Extra listeners whose `'close'` has not come yet. */
@@ -52,6 +83,17 @@ export class Listeners {
       if ((s as Tagged)[kOrigin] === origin && address !== null && typeof address === 'object') return address.port
     }
     return undefined
+  }
+
+  /**
+   * The main listener is up on `port`: bind what `plan` asks for beside it — the loopback
+   * siblings on the same port (each optional) and `httpPort` on every address (required).
+   */
+  bindPlan (plan: ListenPlan, port: number | undefined, httpPort: number | null, done: (err?: Error) => void): void {
+    const binds: ExtraBind[] = []
+    if (port !== undefined) for (const host of plan.siblings) binds.push({ host, port, origin: 'main', required: false })
+    if (httpPort !== null) for (const host of plan.hosts) binds.push({ host, port: httpPort, origin: 'http', required: true })
+    this.bind(binds, plan.shared, done)
   }
 
   /**

@@ -6,7 +6,7 @@ import { isIP } from 'node:net'
 import type { TlsOptions } from 'node:tls'
 import { InvalidOptionError } from '../errors.js'
 import { parseAuthority } from '../sniff/http-target.js'
-import type { AcmeChallenge, HttpServerTimeouts, MuxOptions, RedirectOptions, TcpRoute } from '../types.js'
+import type { AcmeChallenge, HttpServerTimeouts, MuxOptions, PlaintextMode, RedirectOptions, ResolvedAcme, TcpRoute } from '../types.js'
 import { TrustList } from './peer.js'
 
 export const DEFAULTS = Object.freeze({
@@ -20,7 +20,7 @@ export const DEFAULTS = Object.freeze({
 export interface ResolvedOptions {
   /** `'dev'` until the development certificate is made; `null` for a plaintext port. */
   tls: TlsOptions | 'dev' | null
-  plaintext: 'serve' | 'redirect' | 'reject'
+  plaintext: PlaintextMode
   redirect: RedirectOptions
   http2: boolean
   routes: Array<[string, TcpRoute]>
@@ -42,17 +42,6 @@ export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory'
 /** Where certificates are kept unless `acme.storage` says otherwise (from the working directory). */
 export const DEFAULT_ACME_STORAGE = '.portmux/acme'
 const CHALLENGES: readonly AcmeChallenge[] = ['tls-alpn-01', 'http-01']
-
-export interface ResolvedAcme {
-  /** Lower case, without a trailing dot, in the order given. */
-  domains: string[]
-  email: string | undefined
-  directory: string
-  storage: string
-  challenges: AcmeChallenge[]
-  /** Test and tuning knobs, given under `Symbol.for('portmux.acme.tuning')`; not public. */
-  tuning: Record<string, unknown>
-}
 
 /** Key material that `acme` would replace: giving both is a mistake. */
 const CERTIFICATE_OPTIONS = ['key', 'cert', 'pfx'] as const

@@ -12,11 +12,11 @@
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { ClientHelloResult } from '../sniff/tls.js'
-import type { CloseReason, ConnectionInfo, Destination, MuxStats, ProxyOutcome, RefusalInfo, TcpRoute } from '../types.js'
+import type { CloseReason, ConnectionInfo, Destination, MuxStats, PlaintextMode, ProxyOutcome, RefusalInfo, TcpRoute } from '../types.js'
 import { DuplicateRouteError, InvalidRouteError, type PortmuxError } from '../errors.js'
 import { classify, type ClassifyOptions, type ClassifyState, type Decision } from './classify.js'
 import { compileRoute, type CompiledRoute, type RouteTarget } from './match.js'
-import { Counters, DESTINATIONS } from './stats.js'
+import { Counters, DESTINATIONS, PLAINTEXT_DESTINATION } from './stats.js'
 import type { TrustList } from './peer.js'
 import { setPeer, setProxyHeader, type Peer } from '../peer.js'
 import type { ProxyHeader } from '../sniff/proxy-header.js'
@@ -84,8 +84,8 @@ export interface PipelineOptions extends ClassifyOptions {
   handshakeTimeout: number
   /** Peers whose PROXY headers are believed, and whether they must send one. */
   proxyProtocol: { trusted: TrustList, required: boolean } | null
-  /** What plaintext HTTP (and h2c) counts as: served, redirected or rejected. */
-  plaintext: Exclude<Destination, 'https'>
+  /** What plaintext HTTP (and h2c) gets: served, redirected or rejected. */
+  plaintext: PlaintextMode
 }
 
 const PROXY_STARTS = [Buffer.from('PROXY ', 'latin1'), Buffer.from(PROXY_V2_SIGNATURE)]
@@ -129,6 +129,8 @@ class Connection implements ClassifyState {
   deadline = 0
   /** The key this connection is counted under per source; `undefined` when not counted. */
   source: string | undefined = undefined
+  /** A trusted PROXY peer's connection whose header has named no client (yet): not counted per source. */
+  exempt = false
   /** A trusted peer: its first bytes may be a PROXY header, read before sniffing. */
   expectHeader = false
   /** The client the PROXY header named. */
@@ -193,6 +195,13 @@ export class Pipeline {
   /** Decided TLS connections in their handshake, in decision order. */
   private readonly handshakes = new DeadlineQueue<Connection>((conn) => { this.handshakeExpired(conn) })
   private readonly sources: SourceCounts
+  /**
+   * Whether connections are counted per source now. No source can hold its share while
+   * fewer connections than that share are pending in all, so counting starts only when
+   * that many are (then every pending one is counted at once) and stops when none is:
+   * below it, accepting asks the kernel for no peer address.
+   */
+  private countingSources = false
   /** Open connections handed to the built-in destinations, and to each raw route. */
   private readonly served: Record<Destination, Set<Socket>> = { https: new Set(), http: new Set(), redirect: new Set(), reject: new Set() }
   private readonly routed = new Map<string, Set<Socket>>()
@@ -248,14 +257,16 @@ export class Pipeline {
     }
     const pp = this.options.proxyProtocol
     const trusted = pp !== null && pp.trusted.has(socket.remoteAddress)
-    const source = trusted ? undefined : sourceKey(socket.remoteAddress)
-    if (source !== undefined && !this.sources.take(source)) {
+    const conn = new Connection(this, socket, this.options.maxSniffBytes, origin)
+    conn.exempt = trusted
+    conn.expectHeader = trusted
+    const inLimits = this.pending.size + this.handshakes.size
+    if (this.countingSources && inLimits === 0) this.countingSources = false
+    if (!this.countingSources && inLimits + 1 >= this.options.maxPendingPerSource) this.startCountingSources()
+    if (this.countingSources && !this.countSource(conn)) {
       this.refuseAtAccept(socket, 'max-pending-per-source')
       return
     }
-    const conn = new Connection(this, socket, this.options.maxSniffBytes, origin)
-    conn.source = source
-    conn.expectHeader = trusted
     socket[kConnection] = conn
     socket.on('readable', onReadable)
     socket.on('end', onEnd)
@@ -349,13 +360,10 @@ export class Pipeline {
     if (header.command === 'proxy' && header.source !== undefined) {
       conn.peer = header.source
       // From now on the client it names is the source counted.
-      const source = sourceKey(header.source.address)
-      if (source !== undefined) {
-        if (!this.sources.take(source)) {
-          this.refuse(conn, 'max-pending-per-source')
-          return false
-        }
-        conn.source = source
+      conn.exempt = false
+      if (this.countingSources && !this.countSource(conn)) {
+        this.refuse(conn, 'max-pending-per-source')
+        return false
       }
     }
     conn.bytes = conn.bytes.subarray(length)
@@ -392,7 +400,7 @@ export class Pipeline {
   private handOff (conn: Connection, decision: Exclude<Decision, 'more' | 'no-route'>): void {
     const socket = conn.socket
     const route = typeof decision === 'object' ? decision : null
-    const destination: Destination = decision === 'tls' ? 'https' : this.options.plaintext
+    const destination: Destination = decision === 'tls' ? 'https' : PLAINTEXT_DESTINATION[this.options.plaintext]
     const open = route !== null ? this.routed.get(route.name) as Set<Socket> : this.served[destination]
     const max = route?.route.maxConnections
     if (max !== undefined && open.size >= max) {
@@ -425,6 +433,23 @@ export class Pipeline {
       else this.targets.http(socket, conn.origin, conn.bytes)
     }
     if (conn.stage === 'open') forget(conn)
+  }
+
+  /** Count `conn` under its source (the client a PROXY header named, else the peer); false when that source has its share. */
+  private countSource (conn: Connection): boolean {
+    if (conn.exempt || conn.source !== undefined) return true
+    const key = sourceKey(conn.peer !== undefined ? conn.peer.address : conn.socket.remoteAddress)
+    if (key === undefined) return true
+    if (!this.sources.take(key)) return false
+    conn.source = key
+    return true
+  }
+
+  /** Every connection in the limits is counted from now on; none of those already there can be over its share. */
+  private startCountingSources (): void {
+    this.countingSources = true
+    for (const conn of this.pending) this.countSource(conn)
+    for (const conn of this.handshakes) this.countSource(conn)
   }
 
   private giveSource (conn: Connection): void {

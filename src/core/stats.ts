@@ -1,10 +1,13 @@
-import type { CloseReason, Destination, MuxStats, ProxyOutcome } from '../types.js'
+import type { CloseReason, Destination, MuxStats, PlaintextMode, ProxyOutcome } from '../types.js'
 
 export const CLOSE_REASONS: readonly CloseReason[] = [
   'sniff-timeout', 'client-closed', 'client-error', 'no-route', 'max-pending', 'max-pending-per-source',
   'max-sniff-bytes', 'max-connections', 'handshake-timeout', 'proxy-header', 'server-closing'
 ]
 export const DESTINATIONS: readonly Destination[] = ['https', 'http', 'redirect', 'reject']
+
+/** The destination plaintext HTTP is counted as, by what it gets. */
+export const PLAINTEXT_DESTINATION: Readonly<Record<PlaintextMode, Destination>> = { serve: 'http', redirect: 'redirect', reject: 'reject' }
 export const PROXY_OUTCOMES: readonly ProxyOutcome[] = [
   'connected', 'upstream-refused', 'connect-timeout', 'upstream-error', 'client-error', 'idle-timeout'
 ]

@@ -14,10 +14,19 @@
  *   'dropRequest' (else Node's default answer applies) — which a relay present exactly
  *   while the outer server has listeners keeps true.
  */
-import type { EventEmitter } from 'node:events'
+import { EventEmitter } from 'node:events'
+
+/**
+ * The emitter's own `emit`: relays call it on the outer server directly, past any `emit`
+ * the outer server overrides (the mux's only looks at 'listening' and 'close', which are
+ * never relayed), so a relayed request costs no extra copy of its arguments.
+ */
+const emit = EventEmitter.prototype.emit
 
 // EventEmitter listeners take anything; a relay passes the arguments on untouched.
 type Relay = (...args: any[]) => void
+/** Told of every request a source emits, before it is relayed. */
+type RequestTap = (req: any) => void
 
 export class EventBridge {
   private readonly sources: Array<[EventEmitter, ReadonlySet<string>]> = []
@@ -26,11 +35,23 @@ export class EventBridge {
   private readonly relays = new Map<string, Relay>()
   private outer: EventEmitter | null = null
 
-  /** `server` emits these events for the outer server. Before `attach`. */
-  add (server: EventEmitter, events: Iterable<string>): void {
+  /**
+   * `server` emits these events for the outer server. Before `attach`. With `tap`, its
+   * `'request'` relay is on for good and calls `tap` first: a request then meets one
+   * listener, not two (an emitter copies its listener array on every emit of an event that
+   * has more than one). A request relayed while the outer server has no listener for it is
+   * dropped, as it would be without the relay.
+   */
+  add (server: EventEmitter, events: Iterable<string>, tap?: RequestTap): void {
     const set = new Set(events)
-    this.sources.push([server, set])
     for (const e of set) this.known.add(e)
+    if (tap !== undefined && set.delete('request')) {
+      server.on('request', (req: unknown, res: unknown) => {
+        tap(req)
+        if (this.outer !== null) emit.call(this.outer, 'request', req, res)
+      })
+    }
+    this.sources.push([server, set])
   }
 
   /** Start relaying to `outer`; idempotent (the outer server calls it again after a blanket `removeAllListeners`). */
@@ -49,7 +70,7 @@ export class EventBridge {
   }
 
   private relay (event: string, outer: EventEmitter): void {
-    const relay: Relay = (...args) => outer.emit(event, ...args)
+    const relay: Relay = (...args) => emit.call(outer, event, ...args)
     this.relays.set(event, relay)
     for (const [server, events] of this.sources) if (events.has(event)) server.on(event, relay)
   }

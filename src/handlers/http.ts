@@ -1,11 +1,13 @@
 /**
  * The inner HTTP servers. They never listen: the pipeline hands them sockets with
- * `emit('connection')`, the sniffed bytes replayed first.
+ * `emit('connection')`, by the protocol the first bytes showed (`tls`, `http`, `h2c`), the
+ * sniffed bytes replayed first.
  *
- * - `secure`: TLS → an HTTP/2 secure server with `allowHTTP1` (h2 and HTTP/1.1 by ALPN,
+ * - `tlsServer`: TLS → an HTTP/2 secure server with `allowHTTP1` (h2 and HTTP/1.1 by ALPN,
  *   and clients that send no ALPN), or an https server when `http2` is off;
- * - `plain`: plaintext HTTP/1 → the app (`'serve'`, or no TLS at all), the redirect or the refusal;
- * - `h2c`: plaintext HTTP/2 with prior knowledge → likewise.
+ * - `httpServer`: plaintext HTTP/1 → the app (`'serve'`, or no TLS at all), the redirect or
+ *   the refusal (those two answered from the sniffed bytes when they allow it);
+ * - `h2cServer`: plaintext HTTP/2 with prior knowledge → likewise.
  *
  * What Node's listeners learn of each connection goes into one record per connection
  * (`http-connection.ts`); the events users and plugins listen for on the outer server are
@@ -19,15 +21,13 @@ import type { EventEmitter } from 'node:events'
 import type net from 'node:net'
 import type { Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls'
-import type { HttpServerTimeouts, RedirectOptions } from '../types.js'
+import type { HttpServerTimeouts, PlaintextMode, RedirectOptions } from '../types.js'
 import { inheritPeer } from '../peer.js'
 import { EventBridge } from './event-bridge.js'
 import { connectionOf, markServed, secured, sessionMade, track } from './http-connection.js'
 import { REJECT_ANSWER, redirectAnswerer, redirectListener, redirectToMainPort, refuseConnect, rejectListener, type Answer, type Asked } from './redirect.js'
 import { FLUSH_TIMEOUT, fastReply, sendAndClose } from './redirect-fast.js'
 import { replay } from './route.js'
-
-export type PlaintextMode = 'serve' | 'redirect' | 'reject'
 
 export interface HttpServersOptions extends HttpServerTimeouts {
   /** TLS options, or `null` when the port speaks plaintext only. May be completed later with `setSecureContext`. */
@@ -80,8 +80,8 @@ function applyH1 (server: http.Server | https.Server | Http2SecureServer, o: Htt
 }
 
 export class HttpServers {
-  readonly secure: Http2SecureServer | https.Server | null
-  readonly plain: http.Server
+  readonly tlsServer: Http2SecureServer | https.Server | null
+  readonly httpServer: http.Server
   readonly h2cServer: Http2Server | null
   readonly sessions = new Set<ServerHttp2Session>()
   /** `http2SessionTimeout` as given; `undefined` for portmux's defaults. */
@@ -115,31 +115,32 @@ export class HttpServers {
     this.flushTimeout = options.connectionTimeout !== undefined && options.connectionTimeout > 0 ? options.connectionTimeout : FLUSH_TIMEOUT
 
     if (options.tls !== null) {
-      this.secure = options.http2
+      this.tlsServer = options.http2
         ? http2.createSecureServer({ ...options.tls, allowHTTP1: true })
         : https.createServer({ ALPNProtocols: ['http/1.1'], ...options.tls })
-      applyH1(this.secure, options)
+      applyH1(this.tlsServer, options)
       // First, before Node's own listener makes the HTTP/2 session or the HTTP/1 parser on it.
-      this.secure.prependListener('secureConnection', (tlsSocket: TLSSocket) => { this.onSecureConnection(tlsSocket) })
+      this.tlsServer.prependListener('secureConnection', (tlsSocket: TLSSocket) => { this.onSecureConnection(tlsSocket) })
       // Last: Node's HTTP/1 listener sets `socket.server` to the inner server (see `http`).
-      this.secure.on('secureConnection', (tlsSocket: TLSSocket) => { (tlsSocket as { server?: unknown }).server = owner })
-      this.events.add(this.secure, [...H1_EVENTS, ...TLS_EVENTS, ...(options.http2 ? H2_EVENTS : []), 'clientError'])
+      this.tlsServer.on('secureConnection', (tlsSocket: TLSSocket) => { (tlsSocket as { server?: unknown }).server = owner })
+      this.events.add(this.tlsServer, [...H1_EVENTS, ...TLS_EVENTS, ...(options.http2 ? H2_EVENTS : []), 'clientError'], markServed)
     } else {
-      this.secure = null
+      this.tlsServer = null
     }
 
-    this.plain = http.createServer()
-    applyH1(this.plain, options)
+    this.httpServer = http.createServer()
+    applyH1(this.httpServer, options)
     if (servesPlain) {
-      this.events.add(this.plain, [...H1_EVENTS, 'clientError'])
+      this.events.add(this.httpServer, [...H1_EVENTS, 'clientError'], markServed)
     } else {
       // Fastify's clientError handler still answers garbage with its 400.
-      this.events.add(this.plain, ['clientError'])
+      this.events.add(this.httpServer, ['clientError'])
       const own = options.plaintext === 'redirect' ? redirectListener(options.redirect, options.mainPort) : rejectListener
-      this.plain.on('request', own)
+      this.httpServer.on('request', own)
       // Answer `Expect: 100-continue` with the redirect itself, not with 100.
-      this.plain.on('checkContinue', own)
-      this.plain.on('connect', refuseConnect)
+      this.httpServer.on('checkContinue', own)
+      this.httpServer.on('connect', refuseConnect)
+      this.httpServer.prependListener('request', markServed)
     }
 
     if (options.http2) {
@@ -155,12 +156,7 @@ export class HttpServers {
       this.h2cServer = null
     }
 
-    // Marks connections that have carried a request (see `fresh`).
-    for (const s of [this.secure, this.plain]) {
-      if (s !== null) (s as http.Server).prependListener('request', markServed)
-    }
-
-    for (const s of [this.secure, this.h2cServer]) {
+    for (const s of [this.tlsServer, this.h2cServer]) {
       if (s === null) continue
       // An h2c session that only gets redirects or refusals has nothing to wait for.
       const timeout = this.sessionTimeout ?? (s === this.h2cServer && this.refusesH2c ? REFUSING_SESSION_TIMEOUT : SESSION_TIMEOUT)
@@ -191,7 +187,7 @@ export class HttpServers {
 
   /** Replace the TLS credentials (the development certificate arrives after construction). */
   setSecureContext (options: TlsOptions): void {
-    ;(this.secure as TlsServer | null)?.setSecureContext(options)
+    ;(this.tlsServer as TlsServer | null)?.setSecureContext(options)
   }
 
   // The outer listener allows half-open sockets for raw routes. TLS and HTTP/2 servers
@@ -201,7 +197,7 @@ export class HttpServers {
     socket.allowHalfOpen = false
     track(socket, 'tls')
     replay(socket, head)
-    this.secure?.emit('connection', socket)
+    this.tlsServer?.emit('connection', socket)
   }
 
   /**
@@ -223,7 +219,7 @@ export class HttpServers {
     }
     if (toMain) redirectToMainPort(socket)
     replay(socket, head)
-    this.plain.emit('connection', socket)
+    this.httpServer.emit('connection', socket)
     ;(socket as { server?: unknown }).server = this.owner
   }
 
@@ -249,12 +245,12 @@ export class HttpServers {
   startTracking (): void {
     if (this.tracking) return
     this.tracking = true
-    this.plain.emit('listening')
-    if (this.secure !== null) this.secure.emit('listening')
+    this.httpServer.emit('listening')
+    if (this.tlsServer !== null) this.tlsServer.emit('listening')
   }
 
   private h1Servers (): Array<http.Server | https.Server | Http2SecureServer> {
-    return this.secure === null ? [this.plain] : [this.plain, this.secure]
+    return this.tlsServer === null ? [this.httpServer] : [this.httpServer, this.tlsServer]
   }
 
   closeIdleConnections (): void {
@@ -284,7 +280,7 @@ export class HttpServers {
    * sweep (`drainable`, `sweepSessions`) closes what turns idle afterwards.
    */
   close (): void {
-    for (const s of [this.plain, this.secure, this.h2cServer]) {
+    for (const s of [this.httpServer, this.tlsServer, this.h2cServer]) {
       if (s === null) continue
       // Never listening, so net.Server.close only clears state here.
       ;(s.close as () => void).call(s)

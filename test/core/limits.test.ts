@@ -193,3 +193,57 @@ test('an HTTP/2 session that had GOAWAY and then sits idle with a stalled stream
   await once(session, 'close')
   await until(() => server.stats().open.https === 0, 5000, 'the connection gone')
 })
+
+/** Open a connection from `localAddress` that sends `first` (if any) and then stays silent. */
+async function silent (t: { after: (fn: () => void) => void }, port: number, localAddress: string, first?: string): Promise<net.Socket> {
+  const s = net.connect({ port, host: '127.0.0.1', localAddress })
+  s.on('error', () => {})
+  t.after(() => { s.destroy() })
+  await once(s, 'connect')
+  if (first !== undefined) s.write(first)
+  return s
+}
+
+test('per-source counting starts when the pending connections reach the share, counts those already there, and starts again after they are gone', T, async (t) => {
+  const server = createServer(() => {}, { maxPendingPerSource: 3, sniffTimeout: 20_000 })
+  const refusals: RefusalInfo[] = []
+  server.on('refusal', (info: RefusalInfo) => { refusals.push(info) })
+  const port = await listen(t, server)
+
+  for (let round = 0; round < 2; round++) {
+    // Two from .1 and one from .2: three pending in all, the share. Then .1 may have one more, not two.
+    const held = [await silent(t, port, '127.0.0.1'), await silent(t, port, '127.0.0.1'), await silent(t, port, '127.0.0.2')]
+    await until(() => server.stats().pending === 3, 5000, 'three pending')
+    held.push(await silent(t, port, '127.0.0.1'))
+    await until(() => server.stats().pending === 4, 5000, 'a third from .1 is within its share')
+    const over = await silent(t, port, '127.0.0.1')
+    await closed(over)
+    held.push(await silent(t, port, '127.0.0.2'), await silent(t, port, '127.0.0.2'))
+    await until(() => server.stats().pending === 6, 5000, '.2 has its own share')
+    assert.equal(server.stats().closed['max-pending-per-source'], round + 1)
+    for (const s of held) s.destroy()
+    await until(() => server.stats().pending === 0, 5000, 'all gone')
+  }
+  const perSource = refusals.filter((r) => r.reason === 'max-pending-per-source')
+  assert.deepEqual(perSource.map((r) => r.remoteAddress), ['127.0.0.1', '127.0.0.1'])
+})
+
+test('behind a trusted PROXY peer, the client each header names is the source counted', T, async (t) => {
+  const server = createServer(() => {}, { maxPendingPerSource: 2, sniffTimeout: 20_000, proxyProtocol: { trusted: ['127.0.0.1'] } })
+  const refusals: RefusalInfo[] = []
+  server.on('refusal', (info: RefusalInfo) => { refusals.push(info) })
+  const port = await listen(t, server)
+  const header = (client: string): string => `PROXY TCP4 ${client} 127.0.0.1 40000 443\r\n`
+
+  // The peer itself is never counted: a header that names nobody, and one not sent yet.
+  await silent(t, port, '127.0.0.1', 'PROXY UNKNOWN\r\n')
+  await silent(t, port, '127.0.0.1')
+  await silent(t, port, '127.0.0.1', header('10.0.0.1'))
+  await silent(t, port, '127.0.0.1', header('10.0.0.1'))
+  await until(() => server.stats().pending === 4 && server.stats().proxyHeaders === 3, 5000, 'four pending, three headers read')
+  const over = await silent(t, port, '127.0.0.1', header('10.0.0.1'))
+  await closed(over)
+  await silent(t, port, '127.0.0.1', header('10.0.0.2'))
+  await until(() => server.stats().pending === 5, 5000, 'another client has its own share')
+  assert.deepEqual(refusals.filter((r) => r.reason === 'max-pending-per-source').map((r) => r.remoteAddress), ['10.0.0.1'])
+})

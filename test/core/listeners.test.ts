@@ -12,7 +12,7 @@ import https from 'node:https'
 import net, { type AddressInfo } from 'node:net'
 import tls from 'node:tls'
 import { createServer } from '../../src/node.js'
-import type { MuxServer } from '../../src/core/server.js'
+import type { MuxServer } from '../../src/server.js'
 import { exchange, delay, listen, testCertificate, until } from '../helpers.js'
 
 const T = { timeout: 30_000 }

@@ -9,7 +9,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { createServer } from '../../src/node.js'
 import type { ConnectionInfo, MuxOptions } from '../../src/types.js'
-import type { MuxServer } from '../../src/core/server.js'
+import type { MuxServer } from '../../src/server.js'
 import { closed, connect, delay, exchange, listen, readAll, testCertificate, until } from '../helpers.js'
 
 async function muxWith (t: Parameters<typeof listen>[0], options: MuxOptions = {}, handler?: Parameters<typeof createServer>[0]): Promise<{ server: MuxServer, port: number }> {

@@ -5,39 +5,21 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { freePort, noPebble, startPebble } from '../interop/pebble.js'
+import { start } from '../spawn.js'
 
 const fixture = fileURLToPath(new URL('./acme-cluster-fixture.js', import.meta.url))
 const DOMAIN = 'cluster.portmux.test'
 
 async function startCluster (t: TestContext, env: Record<string, string>): Promise<{ pids: number[], output: () => string }> {
-  const child = spawn(process.execPath, [fixture], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d })
-  const exited = once(child, 'exit')
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      await exited
-    }
-  })
-  const pids = await new Promise<number[]>((resolve, reject) => {
-    const onData = (): void => {
-      const m = /ready ([\d,]+)/.exec(out)
-      if (m !== null) resolve(m[1].split(',').map(Number))
-    }
-    child.stdout.on('data', onData)
-    child.once('exit', (code) => reject(new Error(`the cluster exited with ${String(code)}:\n${out}`)))
-  })
-  return { pids, output: () => out }
+  const cluster = await start(t, process.execPath, [fixture], { env, ready: /ready ([\d,]+)/, within: 60_000 })
+  const pids = (cluster.match?.[1] ?? '').split(',').map(Number)
+  return { pids, output: cluster.output }
 }
 
 /** One HTTPS request: which worker answered, and the certificate it showed. */

@@ -5,16 +5,14 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { exchange, startExample } from '../helpers.js'
 import { freePort, noPebble, startPebble } from '../interop/pebble.js'
+import { activated, activationSocket, start } from '../spawn.js'
 
 const DOMAIN = 'example.portmux.test'
 const example = fileURLToPath(new URL('../../examples/acme.js', import.meta.url))
@@ -68,35 +66,17 @@ test('examples/acme.js: a certificate from the CA on its port, HTTP-01 and redir
 })
 
 test('examples/acme.js under systemd socket activation: listens on fd 3 and obtains its certificate there', { timeout: 60_000, skip: noPebble }, async (t) => {
-  const listener = net.createServer()
-  listener.listen(0, '127.0.0.1')
-  await once(listener, 'listening')
-  const { port } = listener.address() as AddressInfo
-  const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd
+  const { port, fd, server: listener } = await activationSocket(t)
   const { env, root } = await setup(t, await freePort(), port)
-  const child = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec "${process.execPath}" "${example}"`], {
-    env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe', fd]
-  })
-  const exited = once(child, 'exit')
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
-  })
-  const { stdout, stderr } = child
-  if (stdout === null || stderr === null) throw new Error('no pipes')
-  let out = ''
-  stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
-  stderr.setEncoding('utf8').on('data', (d: string) => { out += d })
-  await new Promise<void>((resolve, reject) => {
-    stdout.on('data', () => { if (out.includes(`on port ${port}`)) resolve() })
-    child.once('exit', (code) => reject(new Error(`exited with ${String(code)}:\n${out}`)))
+  const app = await start(t, ...activated(example), {
+    env: { ...env, LOG_LEVEL: 'warn' },
+    fds: [fd],
+    ready: new RegExp(`on port ${port}\\b`),
+    within: 30_000,
+    signal: 'SIGKILL'
   })
   listener.close()
   assert.match((await verified(port, await root())).subjectaltname ?? '', /example\.portmux\.test/)
   assert.equal(await exchange(t, port, 'ECHO fd\n', { end: true }), 'ECHO fd\n')
-  child.kill('SIGTERM')
-  assert.deepEqual(await exited, [0, null])
+  assert.deepEqual(await app.stop('SIGTERM'), [0, null])
 })

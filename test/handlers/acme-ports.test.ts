@@ -4,38 +4,21 @@
  * activation (the listening socket inherited as fd 3, `listen({ fd: 3 })`), emulated here
  * by spawning the app with the socket as its fd 3.
  */
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
+import { execFileSync } from 'node:child_process'
 import { copyFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import net, { type AddressInfo } from 'node:net'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { exchange } from '../helpers.js'
+import { activated, activationSocket, start } from '../spawn.js'
 
 const fixture = fileURLToPath(new URL('./acme-ports-fixture.js', import.meta.url))
-
-function run (t: TestContext, file: string, args: string[], options: Parameters<typeof spawn>[2]): { child: ChildProcess, listening: Promise<void>, output: () => string } {
-  const child = spawn(file, args, options)
-  let out = ''
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d })
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => { out += d })
-  const exited = once(child, 'exit')
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
-  })
-  const listening = new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', () => { if (out.includes('listening')) resolve() })
-    child.once('exit', (code) => reject(new Error(`exited with ${String(code)}:\n${out}`)))
-  })
-  return { child, listening, output: () => out }
-}
+/** What the fixture prints once it listens. */
+const LISTENING = /^listening$/m
 
 function httpsGet (port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -82,31 +65,26 @@ test('a low port as an unprivileged user: node with cap_net_bind_service', { ski
   const env = { PATH: process.env.PATH ?? '', PORT: String(port), HOME: dir }
 
   // Without the capability the unprivileged user is refused...
-  const refused = run(t, '/usr/bin/setpriv', [...asNobody, node, fixture], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-  await assert.rejects(refused.listening, /EACCES/)
+  await assert.rejects(start(t, '/usr/bin/setpriv', [...asNobody, node, fixture], { env, inheritEnv: false, ready: LISTENING, signal: 'SIGKILL' }), /EACCES/)
 
   // ...with it, the same binary binds the port and serves through the pipeline.
   execFileSync('/usr/sbin/setcap', ['cap_net_bind_service=+ep', node])
-  const allowed = run(t, '/usr/bin/setpriv', [...asNobody, node, fixture], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-  await allowed.listening
+  await start(t, '/usr/bin/setpriv', [...asNobody, node, fixture], { env, inheritEnv: false, ready: LISTENING, signal: 'SIGKILL' })
   assert.match(await httpsGet(port), /uid 65534$/)
   assert.equal(await exchange(t, port, 'ECHO low', { end: true }), 'ECHO low')
 })
 
 test('systemd socket activation: the app listens on the inherited fd 3 with listen({ fd: 3 })', { skip: process.platform === 'win32' }, async (t) => {
   // What systemd does: bind the socket, then start the service with it as fd 3.
-  const socket = net.createServer()
-  socket.listen(0, '127.0.0.1')
-  await once(socket, 'listening')
-  const { port } = socket.address() as AddressInfo
-  const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd
+  const { port, fd, server: socket } = await activationSocket(t)
   assert.ok(fd > 2)
-  // The child's pid is LISTEN_PID; spawn it through a shell that sets it, as systemd sets it for the service.
-  const app = run(t, '/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec "${process.execPath}" "${fixture}"`], {
-    env: { ...process.env, PORT: '1' },
-    stdio: ['ignore', 'pipe', 'pipe', fd]
+  // The child's pid is LISTEN_PID, as systemd sets it for the service.
+  await start(t, ...activated(fixture), {
+    env: { PORT: '1' },
+    fds: [fd],
+    ready: LISTENING,
+    signal: 'SIGKILL'
   })
-  await app.listening
   // The socket is the child's now: the parent stops accepting on it.
   socket.close()
   // HTTPS, the plaintext redirect and a raw route, all through the pipeline on the inherited socket.

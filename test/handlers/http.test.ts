@@ -12,7 +12,7 @@ import { once } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Agent, Client, request } from 'undici'
 import { createServer } from '../../src/node.js'
-import type { MuxServer } from '../../src/core/server.js'
+import type { MuxServer } from '../../src/server.js'
 import type { MuxOptions } from '../../src/types.js'
 import { closed, connect, exchange, listen, readAll, testCertificate, until } from '../helpers.js'
 

@@ -13,7 +13,7 @@ import net, { type AddressInfo } from 'node:net'
 import tls from 'node:tls'
 import { createServer } from '../../src/node.js'
 import { devCertificate, type KeyAndCertificate } from '../../src/dev-certificate.js'
-import type { MuxServer } from '../../src/core/server.js'
+import type { MuxServer } from '../../src/server.js'
 import type { ConnectionInfo, MuxOptions } from '../../src/types.js'
 import { connect, listen, readAll, testCertificate, until } from '../helpers.js'
 

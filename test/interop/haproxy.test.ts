@@ -9,11 +9,9 @@
  * skips only when the `haproxy` program is absent (Debian package `haproxy`).
  */
 import { test, type TestContext } from 'node:test'
-import { writeFile } from 'node:fs/promises'
-import path from 'node:path'
 import {
   checkDirectRefused, checkHeaders, checkHttps, checkPlaintext, checkRaw,
-  findProgram, freePort, startDaemon, startMux, tempDir, type Mux
+  findProgram, freePort, startHaproxy, startMux, type Mux
 } from './load-balancer.js'
 
 const haproxy = await findProgram('haproxy')
@@ -26,10 +24,8 @@ type Version = 'send-proxy' | 'send-proxy-v2'
 async function setup (t: TestContext, version: Version): Promise<{ mux: Mux, port: number }> {
   const mux = await startMux(t)
   const port = await freePort()
-  const dir = await tempDir(t, 'portmux-haproxy-')
-  const cfg = path.join(dir, 'haproxy.cfg')
   const extra = version === 'send-proxy-v2' ? ' proxy-v2-options crc32c,unique-id' : ''
-  await writeFile(cfg, [
+  await startHaproxy(t, haproxy ?? 'haproxy', port, [
     'global',
     '    maxconn 256',
     'defaults',
@@ -42,10 +38,8 @@ async function setup (t: TestContext, version: Version): Promise<{ mux: Mux, por
     '    unique-id-format %ci:%cp:%rt',
     '    default_backend mux',
     'backend mux',
-    `    server portmux 127.0.0.1:${mux.port} ${version}${extra}`,
-    ''
-  ].join('\n'))
-  await startDaemon(t, haproxy ?? 'haproxy', ['-db', '-f', cfg], [port])
+    `    server portmux 127.0.0.1:${mux.port} ${version}${extra}`
+  ])
   return { mux, port }
 }
 

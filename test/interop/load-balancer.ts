@@ -1,15 +1,16 @@
 /**
- * Shared plumbing of the load-balancer interop tests (`haproxy.test.ts`, `nginx.test.ts`):
- * a portmux server that believes PROXY headers from 127.0.0.1 only and requires them, a
- * daemon started in the foreground from a temporary config, and clients that connect from
+ * Shared plumbing of the load-balancer interop tests (`haproxy.test.ts`, `nginx.test.ts`,
+ * `proxy-protocol-out.test.ts`): a portmux server that believes PROXY headers from 127.0.0.1
+ * only and requires them, nginx and HAProxy started in the foreground from a temporary
+ * config, and clients that connect from
  * 127.0.0.2 so that the address the app sees can only have come through the header.
  *
  * Not a test file: it registers no tests.
  */
 import assert from 'node:assert/strict'
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import net, { type AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -20,33 +21,14 @@ import { Agent, request } from 'undici'
 import { portmux, serverFactory } from '../../src/fastify.js'
 import type { ConnectionInfo } from '../../src/types.js'
 import { testCertificate } from '../helpers.js'
+import { findProgram, start, type Started } from '../spawn.js'
+
+export { findProgram, freePort } from '../spawn.js'
 
 const run = promisify(execFile)
 
 /** The client's own address: another loopback address than the balancer's and the mux's. */
 export const CLIENT_ADDRESS = '127.0.0.2'
-
-/** The absolute path of `name` on the PATH (also /usr/sbin, where Debian puts daemons), or null. */
-export async function findProgram (name: string): Promise<string | null> {
-  const PATH = [process.env.PATH ?? '', '/usr/local/sbin', '/usr/sbin', '/sbin'].join(':')
-  try {
-    const { stdout } = await run('sh', ['-c', `command -v ${name}`], { env: { ...process.env, PATH } })
-    const found = stdout.trim()
-    return found === '' ? null : found
-  } catch {
-    return null
-  }
-}
-
-/** A port that was free a moment ago on 127.0.0.1 (the daemon binds it next). */
-export async function freePort (): Promise<number> {
-  const s = net.createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const { port } = s.address() as AddressInfo
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
-}
 
 /** A temporary directory, removed after the test. */
 export async function tempDir (t: TestContext, prefix: string): Promise<string> {
@@ -55,61 +37,69 @@ export async function tempDir (t: TestContext, prefix: string): Promise<string> 
   return dir
 }
 
-/** Whether 127.0.0.1:`port` is in LISTEN state, read from /proc so that no probe connection is made. */
-async function listening (port: number): Promise<boolean> {
-  const want = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`
-  try {
-    const table = await readFile('/proc/net/tcp', 'latin1')
-    return table.split('\n').some((line) => {
-      const cols = line.trim().split(/\s+/)
-      return cols[1] === want && cols[3] === '0A'
-    })
-  } catch {
-    return false
-  }
+/**
+ * Start a daemon in the foreground; resolve once every port in `ports` is listening (seen
+ * in the kernel's table: no probe connection reaches it). It is stopped (SIGTERM, then
+ * SIGKILL) after the test; a daemon that exits early fails the test with what it printed.
+ */
+export async function startDaemon (t: TestContext, command: string, args: string[], ports: number[]): Promise<Started> {
+  return await start(t, command, args, { ready: { ports } })
 }
 
-export interface Daemon {
-  child: ChildProcess
-  /** What it printed so far (stdout and stderr). */
-  output: () => string
+/** nginx with its stream module: the program and the `load_module` lines its config needs, or why it cannot run. */
+export type NginxStream = { nginx: string, load: string[] } | { missing: string }
+
+/** Finds nginx and how it gets its stream module: compiled in, a module file to load, or not at all. */
+export async function findNginxStream (): Promise<NginxStream> {
+  const nginx = await findProgram('nginx')
+  if (nginx === null) return { missing: 'nginx is not installed (Debian packages: nginx libnginx-mod-stream)' }
+  // `nginx -V` prints its configure arguments on stderr.
+  const { stdout, stderr } = await run(nginx, ['-V'])
+  const configure = stdout + stderr
+  if (/--with-stream(?=\s|$)/.test(configure)) return { nginx, load: [] }
+  if (!configure.includes('--with-stream=dynamic')) return { missing: 'this nginx was built without the stream module' }
+  const modules = /--modules-path=(\S+)/.exec(configure)?.[1] ?? '/usr/lib/nginx/modules'
+  const file = path.join(modules, 'ngx_stream_module.so')
+  try {
+    await access(file)
+    return { nginx, load: [`load_module ${file};`] }
+  } catch {
+    return { missing: `${file} is missing (Debian package: libnginx-mod-stream)` }
+  }
 }
 
 /**
- * Start a daemon in the foreground; resolve once every port in `ports` is listening. It is
- * stopped (SIGTERM, then SIGKILL) after the test; a daemon that exits early fails the test
- * with what it printed.
+ * nginx in the foreground with one `stream { server { … } }` made of `server` lines, its
+ * config, pid file, lock file and error log in a temporary directory (nothing under /etc,
+ * /run or /var/log is touched); resolves once it listens on `port`.
  */
-export async function startDaemon (t: TestContext, command: string, args: string[], ports: number[]): Promise<Daemon> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout?.on('data', (c: Buffer) => { output += c.toString() })
-  child.stderr?.on('data', (c: Buffer) => { output += c.toString() })
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve()
-    else child.once('exit', () => resolve())
-  })
-  t.after(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
-    await exited
-    clearTimeout(timer)
-  })
-  let error: Error | undefined
-  child.once('error', (err) => { error = err })
-  const end = Date.now() + 10_000
-  for (;;) {
-    if (error !== undefined) throw error
-    if (child.exitCode !== null || child.signalCode !== null) {
-      assert.fail(`${command} exited (${String(child.exitCode ?? child.signalCode)}) before listening:\n${output}`)
-    }
-    const ready = await Promise.all(ports.map(listening))
-    if (ready.every(Boolean)) break
-    if (Date.now() > end) assert.fail(`${command} did not listen on ${ports.join(', ')} within 10 s:\n${output}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return { child, output: () => output }
+export async function startNginx (t: TestContext, found: NginxStream, port: number, server: string[]): Promise<Started> {
+  if ('missing' in found) throw new Error(found.missing)
+  const dir = await tempDir(t, 'portmux-nginx-')
+  const cfg = path.join(dir, 'nginx.conf')
+  const errorLog = path.join(dir, 'error.log')
+  await writeFile(cfg, [
+    ...found.load,
+    'worker_processes 1;',
+    `error_log ${errorLog} info;`,
+    `lock_file ${path.join(dir, 'nginx.lock')};`,
+    'events { worker_connections 256; }',
+    'stream {',
+    '  server {',
+    ...server.map((line) => `    ${line}`),
+    '  }',
+    '}',
+    ''
+  ].join('\n'))
+  return await startDaemon(t, found.nginx, ['-p', dir + '/', '-c', cfg, '-e', errorLog, '-g', `daemon off; pid ${path.join(dir, 'nginx.pid')};`], [port])
+}
+
+/** HAProxy in the foreground (`-db`) from `config` lines in a temporary directory; resolves once it listens on `port`. */
+export async function startHaproxy (t: TestContext, haproxy: string, port: number, config: string[]): Promise<Started> {
+  const dir = await tempDir(t, 'portmux-haproxy-')
+  const cfg = path.join(dir, 'haproxy.cfg')
+  await writeFile(cfg, [...config, ''].join('\n'))
+  return await startDaemon(t, haproxy, ['-db', '-f', cfg], [port])
 }
 
 export interface Mux {

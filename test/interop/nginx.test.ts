@@ -12,71 +12,24 @@
  * absent or has no stream module at all.
  */
 import { test, type TestContext } from 'node:test'
-import { execFile } from 'node:child_process'
-import { access, writeFile } from 'node:fs/promises'
-import path from 'node:path'
-import { promisify } from 'node:util'
 import {
   checkDirectRefused, checkHeaders, checkHttps, checkPlaintext, checkRaw,
-  findProgram, freePort, startDaemon, startMux, tempDir, type Mux
+  findNginxStream, freePort, startMux, startNginx, type Mux
 } from './load-balancer.js'
 
-const run = promisify(execFile)
-
-/** How this nginx gets its stream module: compiled in, a module file to load, or not at all. */
-async function streamModule (nginx: string): Promise<{ load: string | null } | { missing: string }> {
-  // `nginx -V` prints its configure arguments on stderr.
-  const { stdout, stderr } = await run(nginx, ['-V'])
-  const configure = stdout + stderr
-  if (/--with-stream(?=\s|$)/.test(configure)) return { load: null }
-  if (!configure.includes('--with-stream=dynamic')) return { missing: 'this nginx was built without the stream module' }
-  const modules = /--modules-path=(\S+)/.exec(configure)?.[1] ?? '/usr/lib/nginx/modules'
-  const file = path.join(modules, 'ngx_stream_module.so')
-  try {
-    await access(file)
-    return { load: file }
-  } catch {
-    return { missing: `${file} is missing (Debian package: libnginx-mod-stream)` }
-  }
-}
-
-const nginx = await findProgram('nginx')
-const stream = nginx === null ? null : await streamModule(nginx)
-const skip = nginx === null
-  ? 'nginx is not installed (Debian packages: nginx libnginx-mod-stream)'
-  : stream !== null && 'missing' in stream ? stream.missing : false
-const T = { timeout: 30_000, skip }
+const nginx = await findNginxStream()
+const T = { timeout: 30_000, skip: 'missing' in nginx ? nginx.missing : false }
 
 /** The mux, and nginx in front of it sending PROXY v1; nginx's port. */
 async function setup (t: TestContext): Promise<{ mux: Mux, port: number }> {
   const mux = await startMux(t)
   const port = await freePort()
-  const dir = await tempDir(t, 'portmux-nginx-')
-  const cfg = path.join(dir, 'nginx.conf')
-  const errorLog = path.join(dir, 'error.log')
-  const load = stream !== null && 'load' in stream && stream.load !== null ? [`load_module ${stream.load};`] : []
-  await writeFile(cfg, [
-    ...load,
-    'worker_processes 1;',
-    `error_log ${errorLog} info;`,
-    `lock_file ${path.join(dir, 'nginx.lock')};`,
-    'events { worker_connections 256; }',
-    'stream {',
-    '  server {',
-    `    listen 127.0.0.1:${port};`,
-    `    proxy_pass 127.0.0.1:${mux.port};`,
-    '    proxy_protocol on;',
-    '    proxy_connect_timeout 5s;',
-    '  }',
-    '}',
-    ''
-  ].join('\n'))
-  await startDaemon(t, nginx ?? 'nginx', [
-    '-p', dir + '/',
-    '-c', cfg,
-    '-e', errorLog,
-    '-g', `daemon off; pid ${path.join(dir, 'nginx.pid')};`
-  ], [port])
+  await startNginx(t, nginx, port, [
+    `listen 127.0.0.1:${port};`,
+    `proxy_pass 127.0.0.1:${mux.port};`,
+    'proxy_protocol on;',
+    'proxy_connect_timeout 5s;'
+  ])
   return { mux, port }
 }
 

@@ -5,8 +5,6 @@
  * HTTPS certificate is a development certificate made here; its issuing root is read from
  * the management port.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import https from 'node:https'
@@ -15,13 +13,13 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { TestContext } from 'node:test'
 import { testCertificate } from '../helpers.js'
+import { start } from '../spawn.js'
 
 export const PEBBLE = '/usr/bin/pebble'
 export const CHALLTESTSRV = '/usr/bin/pebble-challtestsrv'
 /** A test's `skip` option: the reason when Pebble is not installed. */
 export const noPebble: string | false = existsSync(PEBBLE) && existsSync(CHALLTESTSRV) ? false : 'needs pebble and pebble-challtestsrv (Debian package pebble)'
 
-/** A port nobody listens on right now (bound once, then released). */
 /** Ports this process has handed out: never twice. */
 const handedOut = new Set<number>()
 
@@ -73,46 +71,15 @@ export interface Pebble {
   stop (): Promise<void>
 }
 
-async function waitForPort (port: number, child: ChildProcess, log: () => string): Promise<void> {
-  const end = Date.now() + 10_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${String(child.spawnfile)} exited: ${log()}`)
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1')
-      s.once('connect', () => { s.destroy(); resolve(true) })
-      s.once('error', () => resolve(false))
-    })
-    if (ok) return
-    if (Date.now() > end) throw new Error(`port ${port} never opened: ${log()}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
-
-function spawnLogged (t: TestContext, file: string, args: string[], env: Record<string, string>): { child: ChildProcess, log: () => string } {
-  const child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d })
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => { out += d })
-  const exited = once(child, 'exit')
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
-  })
-  return { child, log: () => out }
-}
-
 /** challtestsrv, answering 127.0.0.1 for every A query and nothing for AAAA. */
 async function dns (t: TestContext): Promise<number> {
   const port = await freePort()
   const management = await freePort()
-  const { child, log } = spawnLogged(t, CHALLTESTSRV, [
+  await start(t, CHALLTESTSRV, [
     '-defaultIPv4', '127.0.0.1', '-defaultIPv6', '',
     '-dns01', `127.0.0.1:${port}`, '-http01', '', '-https01', '', '-tlsalpn01', '',
     '-management', `127.0.0.1:${management}`
-  ], {})
-  await waitForPort(management, child, log)
+  ], { ready: { ports: [management] }, signal: 'SIGKILL' })
   return port
 }
 
@@ -137,31 +104,24 @@ export async function startPebble (t: TestContext, options: PebbleOptions): Prom
   }
   if (options.validity !== undefined) config.certificateValidityPeriod = options.validity
   await writeFile(path.join(dir, 'pebble.json'), JSON.stringify({ pebble: config }))
-  const { child, log } = spawnLogged(t, PEBBLE, ['-config', path.join(dir, 'pebble.json'), '-dnsserver', `127.0.0.1:${dnsPort}`], {
-    PEBBLE_VA_NOSLEEP: '1',
-    PEBBLE_WFE_NONCEREJECT: '0',
-    PEBBLE_AUTHZREUSE: '0',
-    PEBBLE_CHAIN_LENGTH: '2'
+  const pebble = await start(t, PEBBLE, ['-config', path.join(dir, 'pebble.json'), '-dnsserver', `127.0.0.1:${dnsPort}`], {
+    env: {
+      PEBBLE_VA_NOSLEEP: '1',
+      PEBBLE_WFE_NONCEREJECT: '0',
+      PEBBLE_AUTHZREUSE: '0',
+      PEBBLE_CHAIN_LENGTH: '2'
+    },
+    ready: { ports: [port, managementPort] },
+    signal: 'SIGKILL'
   })
-  await waitForPort(port, child, log)
-  await waitForPort(managementPort, child, log)
-  let stopped: Promise<void> | null = null
   return {
     directory: `https://127.0.0.1:${port}/dir`,
     ca: cert,
     port,
     managementPort,
     root: () => get(`https://127.0.0.1:${managementPort}/roots/0`, cert),
-    issued: () => (log().match(/Issued certificate serial/g) ?? []).length,
-    stop: () => {
-      stopped ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGKILL')
-          await once(child, 'exit')
-        }
-      })()
-      return stopped
-    }
+    issued: () => (pebble.output().match(/Issued certificate serial/g) ?? []).length,
+    stop: async () => { await pebble.stop('SIGKILL') }
   }
 }
 

@@ -14,46 +14,32 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { access, chmod, chown, constants, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
-import net, { type AddressInfo } from 'node:net'
+import { execFile } from 'node:child_process'
+import { chmod, chown, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { createServer } from '../../src/node.js'
 import { listen, testCertificate, until } from '../helpers.js'
+import { findProgram, freePort, start } from '../spawn.js'
 
 const execFileP = promisify(execFile)
 
-async function executable (file: string): Promise<boolean> {
-  try {
-    await access(file, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** A program on the PATH, or in Debian's /usr/lib/postgresql/<major>/bin (newest first). */
-async function findProgram (name: string): Promise<string | null> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir !== '' && await executable(join(dir, name))) return join(dir, name)
-  }
+/** Debian's /usr/lib/postgresql/<major>/bin, newest first. */
+async function postgresDirs (): Promise<string[]> {
   try {
     const majors = (await readdir('/usr/lib/postgresql')).sort((a, b) => Number(b) - Number(a))
-    for (const major of majors) {
-      const file = join('/usr/lib/postgresql', major, 'bin', name)
-      if (await executable(file)) return file
-    }
-  } catch {}
-  return null
+    return majors.map((major) => join('/usr/lib/postgresql', major, 'bin'))
+  } catch {
+    return []
+  }
 }
+const pgDirs = await postgresDirs()
 
 const programs = {
-  initdb: await findProgram('initdb'),
-  postgres: await findProgram('postgres'),
-  psql: await findProgram('psql'),
+  initdb: await findProgram('initdb', pgDirs),
+  postgres: await findProgram('postgres', pgDirs),
+  psql: await findProgram('psql', pgDirs),
   setpriv: await findProgram('setpriv')
 }
 const asRoot = process.getuid?.() === 0
@@ -77,14 +63,6 @@ const skip = missing()
 /** argv to run a server program as the user PostgreSQL accepts (setpriv execs it: the pid is the server's). */
 function asServerUser (file: string, args: string[]): [string, string[]] {
   return asRoot ? [programs.setpriv as string, ['--reuid=postgres', '--regid=postgres', '--init-groups', '--', file, ...args]] : [file, args]
-}
-
-async function freePort (): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
 }
 
 /** A fresh cluster with TLS on, listening on 127.0.0.1; stopped and removed after the test. */
@@ -113,30 +91,15 @@ async function startPostgres (t: TestContext): Promise<number> {
       '-c', 'ssl=on', '-c', `ssl_cert_file=${certFile}`, '-c', `ssl_key_file=${keyFile}`,
       '-c', 'fsync=off'
     ])
-    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] })
-    let log = ''
-    child.stderr.setEncoding('utf8')
-    const ready = new Promise<boolean>((resolve) => {
-      child.stderr.on('data', (d: string) => {
-        log += d
-        if (log.includes('database system is ready to accept connections')) resolve(true)
-      })
-      child.once('exit', () => resolve(false))
-      child.once('error', () => resolve(false))
-    })
-    if (await ready) {
-      t.after(async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          // SIGINT: PostgreSQL's fast shutdown.
-          child.kill('SIGINT')
-          await once(child, 'exit')
-        }
-      })
+    try {
+      // SIGINT: PostgreSQL's fast shutdown.
+      await start(t, file, args, { ready: /database system is ready to accept connections/, within: 60_000, signal: 'SIGINT' })
       return port
+    } catch (err) {
+      lastLog = (err as Error).message
     }
-    lastLog = log
   }
-  throw new Error(`postgres did not start:\n${lastLog}`)
+  throw new Error(`postgres did not start: ${lastLog}`)
 }
 
 async function psql (port: number, sql: string): Promise<{ code: number, stdout: string, stderr: string }> {

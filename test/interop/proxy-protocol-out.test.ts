@@ -17,40 +17,15 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { access, writeFile } from 'node:fs/promises'
 import net from 'node:net'
-import path from 'node:path'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import { createServer } from '../../src/node.js'
-import type { MuxServer } from '../../src/core/server.js'
+import type { MuxServer } from '../../src/server.js'
 import { listen } from '../helpers.js'
-import { findProgram, freePort, startDaemon, tempDir } from './load-balancer.js'
+import { findNginxStream, findProgram, freePort, startHaproxy, startNginx } from './load-balancer.js'
 
-const run = promisify(execFile)
-
-const nginx = await findProgram('nginx')
+const nginx = await findNginxStream()
 const haproxy = await findProgram('haproxy')
-
-/** nginx's stream module: compiled in (`null`), a module file to load, or why it is missing. */
-async function streamModule (bin: string): Promise<{ load: string | null } | { missing: string }> {
-  const { stdout, stderr } = await run(bin, ['-V'])
-  const configure = stdout + stderr
-  if (/--with-stream(?=\s|$)/.test(configure)) return { load: null }
-  if (!configure.includes('--with-stream=dynamic')) return { missing: 'this nginx was built without the stream module' }
-  const modules = /--modules-path=(\S+)/.exec(configure)?.[1] ?? '/usr/lib/nginx/modules'
-  const file = path.join(modules, 'ngx_stream_module.so')
-  try {
-    await access(file)
-    return { load: file }
-  } catch {
-    return { missing: `${file} is missing (Debian package: libnginx-mod-stream)` }
-  }
-}
-const stream = nginx === null ? null : await streamModule(nginx)
-const skipNginx = nginx === null
-  ? 'nginx is not installed (Debian packages: nginx libnginx-mod-stream)'
-  : stream !== null && 'missing' in stream ? stream.missing : false
+const skipNginx = 'missing' in nginx ? nginx.missing : false
 const skipHaproxy = haproxy === null ? 'haproxy is not installed (Debian package: haproxy)' : false
 
 async function ipv6Loopback (): Promise<boolean> {
@@ -68,36 +43,19 @@ async function ipv6Loopback (): Promise<boolean> {
 const noIpv6 = await ipv6Loopback() ? false : 'no IPv6 loopback (::1) here'
 
 /** nginx answering every connection with the addresses of the PROXY header it parsed. */
-async function startNginx (t: TestContext): Promise<number> {
+async function nginxWho (t: TestContext): Promise<number> {
   const port = await freePort()
-  const dir = await tempDir(t, 'portmux-pp-nginx-')
-  const cfg = path.join(dir, 'nginx.conf')
-  const errorLog = path.join(dir, 'error.log')
-  const load = stream !== null && 'load' in stream && stream.load !== null ? [`load_module ${stream.load};`] : []
-  await writeFile(cfg, [
-    ...load,
-    'worker_processes 1;',
-    `error_log ${errorLog} info;`,
-    `lock_file ${path.join(dir, 'nginx.lock')};`,
-    'events { worker_connections 64; }',
-    'stream {',
-    '  server {',
-    `    listen 127.0.0.1:${port} proxy_protocol;`,
-    '    return "$proxy_protocol_addr $proxy_protocol_port $proxy_protocol_server_addr $proxy_protocol_server_port\\n";',
-    '  }',
-    '}',
-    ''
-  ].join('\n'))
-  await startDaemon(t, nginx ?? 'nginx', ['-p', dir + '/', '-c', cfg, '-e', errorLog, '-g', `daemon off; pid ${path.join(dir, 'nginx.pid')};`], [port])
+  await startNginx(t, nginx, port, [
+    `listen 127.0.0.1:${port} proxy_protocol;`,
+    'return "$proxy_protocol_addr $proxy_protocol_port $proxy_protocol_server_addr $proxy_protocol_server_port\\n";'
+  ])
   return port
 }
 
 /** HAProxy answering every HTTP request with the source and destination of the PROXY header it accepted. */
-async function startHaproxy (t: TestContext): Promise<number> {
+async function haproxyWho (t: TestContext): Promise<number> {
   const port = await freePort()
-  const dir = await tempDir(t, 'portmux-pp-haproxy-')
-  const cfg = path.join(dir, 'haproxy.cfg')
-  await writeFile(cfg, [
+  await startHaproxy(t, haproxy ?? 'haproxy', port, [
     'global',
     '    maxconn 64',
     'defaults',
@@ -107,10 +65,8 @@ async function startHaproxy (t: TestContext): Promise<number> {
     '    timeout server 30s',
     'frontend who',
     `    bind 127.0.0.1:${port} accept-proxy`,
-    '    http-request return status 200 content-type text/plain lf-string "%[src] %[src_port] %[dst] %[dst_port]\\n"',
-    ''
-  ].join('\n'))
-  await startDaemon(t, haproxy ?? 'haproxy', ['-db', '-f', cfg], [port])
+    '    http-request return status 200 content-type text/plain lf-string "%[src] %[src_port] %[dst] %[dst_port]\\n"'
+  ])
   return port
 }
 
@@ -201,9 +157,9 @@ async function checkAll (t: TestContext, upstream: number, v6: boolean): Promise
 }
 
 test('nginx (listen … proxy_protocol) reads the addresses of every family mix from v1 and v2 headers', { skip: skipNginx, timeout: 30_000 }, async (t) => {
-  await checkAll(t, await startNginx(t), noIpv6 === false)
+  await checkAll(t, await nginxWho(t), noIpv6 === false)
 })
 
 test('HAProxy (bind … accept-proxy) reads the addresses of every family mix from v1 and v2 headers', { skip: skipHaproxy, timeout: 30_000 }, async (t) => {
-  await checkAll(t, await startHaproxy(t), noIpv6 === false)
+  await checkAll(t, await haproxyWho(t), noIpv6 === false)
 })

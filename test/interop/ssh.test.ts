@@ -11,41 +11,24 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { access, constants, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import net, { type AddressInfo } from 'node:net'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir, userInfo } from 'node:os'
-import { delimiter, join } from 'node:path'
-import { once } from 'node:events'
+import { join } from 'node:path'
 import { createServer } from '../../src/node.js'
 import { listen, testCertificate } from '../helpers.js'
+import { findProgram, freePort, start } from '../spawn.js'
 
 const SSHD = process.env.SSHD ?? '/usr/sbin/sshd'
 
-async function executable (file: string): Promise<boolean> {
-  try {
-    await access(file, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
-
-async function onPath (name: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir !== '' && await executable(join(dir, name))) return true
-  }
-  return false
-}
-
 /** Why the tests cannot run here, or `false`. */
 async function missing (): Promise<string | false> {
-  if (!await executable(SSHD)) return `${SSHD} not found (apt-get install openssh-server)`
+  if (await findProgram(SSHD) === null) return `${SSHD} not found (apt-get install openssh-server)`
   for (const tool of ['ssh', 'ssh-keygen']) {
-    if (!await onPath(tool)) return `${tool} not found (apt-get install openssh-client)`
+    if (await findProgram(tool) === null) return `${tool} not found (apt-get install openssh-client)`
   }
-  if (!await onPath('curl')) return 'curl not found (apt-get install curl)'
+  if (await findProgram('curl') === null) return 'curl not found (apt-get install curl)'
   return false
 }
 const skip = await missing()
@@ -64,14 +47,6 @@ function run (file: string, args: string[], input?: Buffer): Promise<Run> {
     if (input !== undefined) child.stdin?.end(input)
     else child.stdin?.end()
   })
-}
-
-async function freePort (): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
 }
 
 interface Sshd { port: number, key: string, user: string, dir: string }
@@ -108,29 +83,14 @@ async function startSshd (t: TestContext): Promise<Sshd> {
       'LogLevel INFO',
       ''
     ].join('\n'))
-    const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] })
-    let log = ''
-    child.stderr.setEncoding('utf8')
-    const ready = new Promise<boolean>((resolve) => {
-      child.stderr.on('data', (d: string) => {
-        log += d
-        if (log.includes(`Server listening on 127.0.0.1 port ${port}`)) resolve(true)
-      })
-      child.once('exit', () => resolve(false))
-      child.once('error', () => resolve(false))
-    })
-    if (await ready) {
-      t.after(async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGTERM')
-          await once(child, 'exit')
-        }
-      })
+    try {
+      await start(t, SSHD, ['-D', '-e', '-f', config], { ready: new RegExp(`Server listening on 127\\.0\\.0\\.1 port ${port}\\b`) })
       return { port, key, user: userInfo().username, dir }
+    } catch (err) {
+      lastError = (err as Error).message
     }
-    lastError = log
   }
-  throw new Error(`sshd did not start:\n${lastError}`)
+  throw new Error(`sshd did not start: ${lastError}`)
 }
 
 function sshArgs (sshd: Sshd, port: number, ...command: string[]): string[] {

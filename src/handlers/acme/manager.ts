@@ -13,25 +13,22 @@
  *
  * The protocol is acme-client's (RFC 8555); its HTTP requests get this manager's agent,
  * a timeout, an abort signal for `stop()`, and no retries of their own (the cycle retries).
+ * The waits between its looks at a pending challenge or order are this manager's too
+ * (unref'd, ended by `stop()`): acme-client looks once per call.
+ *
+ * `stop()` resolves once the cycle in flight has ended — its requests aborted, its storage
+ * writes finished, the lock given up — so that nothing touches storage after it.
  */
 import http from 'node:http'
 import https from 'node:https'
 import { rootCertificates } from 'node:tls'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { AcmeError, type PortmuxError } from '../../errors.js'
-import type { AcmeChallenge, CertificateInfo } from '../../types.js'
+import type { CertificateInfo, ResolvedAcme } from '../../types.js'
 import { FileLock } from './lock.js'
 import { certificateFacts, pickInWindow, thirdLeft, type CertificateFacts } from './renewal.js'
 import { ChallengeResponder } from './responders.js'
 import { AcmeStorage, type StoredCertificate } from './storage.js'
-
-export interface AcmeSettings {
-  domains: string[]
-  email: string | undefined
-  directory: string
-  storage: string
-  challenges: AcmeChallenge[]
-  tuning: Record<string, unknown>
-}
 
 /** What the manager needs from the server. */
 export interface AcmeHost {
@@ -50,7 +47,7 @@ interface Tuning {
   /** First and longest wait after a failed order. */
   retryMin: number
   retryMax: number
-  /** Waits between acme-client's polls of a pending challenge or order. */
+  /** Waits between looks at a pending challenge or order: the first, and the longest (doubling). */
   pollMin: number
   pollMax: number
   /** ms any single request to the CA may take. */
@@ -79,6 +76,10 @@ const DEFAULT_TUNING: Tuning = {
 const MAX_SLEEP = 86_400_000
 /** The most ms before renewal information is asked again, whatever Retry-After says. */
 const ARI_RECHECK_MAX = 86_400_000
+/** Looks at a pending challenge or order before the order is given up (and the cycle retries). */
+const POLL_ATTEMPTS = 10
+/** The statuses of an ACME challenge, authorization or order that is still being worked on. */
+const PENDING = new Set(['pending', 'processing'])
 
 function tuningOf (given: Record<string, unknown>): Tuning {
   const t = { ...DEFAULT_TUNING }
@@ -105,13 +106,17 @@ export class AcmeManager {
   private client: import('acme-client').Client | null = null
   private timer: NodeJS.Timeout | null = null
   private running = false
+  /** The cycle in flight, until it has ended (with its writes and the lock's release). */
+  private inFlight: Promise<void> | null = null
   private stopped = false
+  /** The status in the CA's last answer for each URL of the order in flight. */
+  private readonly statusAt = new Map<string, string>()
   private failures = 0
   private abort = new AbortController()
   private directoryDoc: Record<string, unknown> | null = null
   private renewalInfo: RenewalInfo | null = null
 
-  constructor (private readonly settings: AcmeSettings, private readonly host: AcmeHost) {
+  constructor (private readonly settings: ResolvedAcme, private readonly host: AcmeHost) {
     this.tuning = tuningOf(settings.tuning)
     this.storage = new AcmeStorage(settings.storage, settings.directory)
     this.responder = new ChallengeResponder(this.storage, settings.domains)
@@ -137,13 +142,17 @@ export class AcmeManager {
     this.schedule(0)
   }
 
-  /** Stop: no more timers, requests to the CA aborted, the lock given up. */
-  stop (): void {
+  /**
+   * Stop: no more timers, requests to the CA and waits between them aborted. Resolves once
+   * the cycle in flight (if any) has ended: its storage writes done, the lock given up.
+   */
+  stop (): Promise<void> {
     this.stopped = true
     if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
     this.abort.abort()
     this.agent.destroy()
+    return this.inFlight ?? Promise.resolve()
   }
 
   private schedule (ms: number): void {
@@ -152,14 +161,15 @@ export class AcmeManager {
     this.timer = setTimeout(() => {
       this.timer = null
       this.running = true
-      this.cycle().then((next) => {
-        this.running = false
-        this.schedule(next)
-      }, (err: unknown) => {
+      const cycle = this.cycle().catch((err: unknown) => {
         // cycle() reports its own failures; this is a bug guard, never an unhandled rejection.
-        this.running = false
         this.host.report(new AcmeError(`ACME renewal cycle failed: ${message(err)}`, err))
-        this.schedule(this.backoff())
+        return this.backoff()
+      })
+      this.inFlight = cycle.then((next) => {
+        this.running = false
+        this.inFlight = null
+        this.schedule(next)
       })
     }, Math.min(ms, MAX_SLEEP))
     this.timer.unref()
@@ -302,6 +312,7 @@ export class AcmeManager {
     // The CA must answer before anything else: a clear error when it does not.
     await this.directory().catch((err: unknown) => { this.directoryDoc = null; throw err })
     const client = this.client ?? await this.makeClient(acme)
+    this.statusAt.clear()
     const [key, csr] = await acme.crypto.createCsr({ altNames: this.settings.domains }, await acme.crypto.createPrivateEcdsaKey())
     const cert = await client.auto({
       csr,
@@ -335,6 +346,7 @@ export class AcmeManager {
         }
       }
     })
+    this.statusAt.clear()
     return { domains: [...this.settings.domains], key: key.toString(), cert }
   }
 
@@ -349,11 +361,11 @@ export class AcmeManager {
       directoryUrl: this.settings.directory,
       accountKey: account.key,
       accountUrl: account.url,
-      backoffMin: this.tuning.pollMin,
-      backoffMax: this.tuning.pollMax,
-      backoffAttempts: 10
+      // One look per waitForValidStatus() call: the waits between looks are pollUntilDone()'s.
+      backoffAttempts: 1
     })
     this.limitRequests(client)
+    this.pollUntilDone(client)
     if (account.url === undefined) {
       await client.createAccount({ termsOfServiceAgreed: true, contact: this.settings.email === undefined ? undefined : [`mailto:${this.settings.email}`] })
       await this.storage.writeAccount({ key: account.key, url: client.getAccountUrl() })
@@ -374,13 +386,39 @@ export class AcmeManager {
     const extra = { httpsAgent: agent, httpAgent: agent, timeout: this.tuning.requestTimeout, retryAttempt: Number.POSITIVE_INFINITY }
     httpClient.request = async (url, method, opts = {}) => {
       try {
-        return await request.call(httpClient, url, method, { ...opts, ...extra, signal: this.abort.signal })
+        const res = await request.call(httpClient, url, method, { ...opts, ...extra, signal: this.abort.signal })
+        const status = (res as { data?: { status?: unknown } } | null)?.data?.status
+        if (typeof status === 'string') this.statusAt.set(url, status)
+        return res
       } catch (err) {
         if ((err as { response?: unknown }).response !== undefined) throw err
         const code = (err as { code?: unknown }).code
         throw new Error(`${method.toUpperCase()} ${url}: no answer${typeof code === 'string' ? ` (${code})` : ''}`, { cause: err })
       }
     }
+  }
+
+  /**
+   * Waiting for a challenge or order to be done: acme-client looks once (see makeClient);
+   * while the CA's answer says pending or processing, this waits — pollMin ms, doubling up
+   * to pollMax — and looks again, at most POLL_ATTEMPTS times. The waits are unref'd and end
+   * with stop(), so that a server closed mid-order goes at once.
+   */
+  private pollUntilDone (client: import('acme-client').Client): void {
+    const look = client.waitForValidStatus.bind(client) as (item: { url?: string }) => Promise<unknown>
+    const wait = async (item: { url?: string }): Promise<unknown> => {
+      for (let attempt = 1; ; attempt++) {
+        if (item.url !== undefined) this.statusAt.delete(item.url)
+        try {
+          return await look(item)
+        } catch (err) {
+          const status = item.url === undefined ? undefined : this.statusAt.get(item.url)
+          if (this.stopped || status === undefined || !PENDING.has(status) || attempt >= POLL_ATTEMPTS) throw err
+        }
+        await sleep(Math.min(this.tuning.pollMax, this.tuning.pollMin * 2 ** (attempt - 1)), undefined, { signal: this.abort.signal, ref: false })
+      }
+    }
+    client.waitForValidStatus = wait as typeof client.waitForValidStatus
   }
 }
 

@@ -6,19 +6,19 @@ import diagnostics_channel from 'node:diagnostics_channel'
 import net, { type AddressInfo, type Socket } from 'node:net'
 import type { RequestListener } from 'node:http'
 import tls, { type SecureContextOptions, type TlsOptions } from 'node:tls'
-import { devCertificate, sharedDevCertificate } from '../dev-certificate.js'
-import { InvalidOptionError, PortmuxError } from '../errors.js'
-import { HttpServers } from '../handlers/http.js'
-import { drainable, fresh } from '../handlers/http-connection.js'
-import { routeTarget } from '../handlers/routes.js'
-import { TlsTerminator } from '../handlers/tls-route.js'
-import { AcmeManager } from '../handlers/acme/manager.js'
-import type { ConnectionInfo, MuxOptions, MuxStats, RefusalInfo, TcpRoute } from '../types.js'
-import type { MuxEventName, MuxEvents, MuxListener } from './events.js'
-import { Listeners, resolveHosts, type ExtraBind, type SharedListenOptions } from './listeners.js'
-import { resolveOptions, type ResolvedOptions } from './options.js'
-import { Pipeline } from './pipeline.js'
-import { pinTickObjectMaps } from './tick-maps.js'
+import { devCertificate, sharedDevCertificate } from './dev-certificate.js'
+import { InvalidOptionError, PortmuxError } from './errors.js'
+import { HttpServers } from './handlers/http.js'
+import { drainable, fresh } from './handlers/http-connection.js'
+import { routeTarget } from './handlers/routes.js'
+import { TlsTerminator } from './handlers/tls-route.js'
+import { AcmeManager } from './handlers/acme/manager.js'
+import type { ConnectionInfo, MuxOptions, MuxStats, RefusalInfo, TcpRoute } from './types.js'
+import type { MuxEventName, MuxEvents, MuxListener } from './core/events.js'
+import { Listeners, planListen, type ListenPlan } from './core/listeners.js'
+import { resolveOptions, type ResolvedOptions } from './core/options.js'
+import { Pipeline } from './core/pipeline.js'
+import { pinTickObjectMaps } from './core/tick-maps.js'
 
 /** Marks portmux servers across copies of the package (the plugin checks it). */
 export const kMuxServer = Symbol.for('portmux.server')
@@ -55,15 +55,6 @@ type Listener = (...args: any[]) => void
 
 type State = 'idle' | 'listening' | 'quiescing' | 'closing'
 
-/** The extra listeners to bind once the main one is up. */
-interface ExtraPlan {
-  /** Every address the main port is bound on (`httpPort` is bound on each). */
-  hosts: Array<string | undefined>
-  /** Loopback addresses beside the main listener's (`listen` on localhost). */
-  siblings: Array<string | undefined>
-  shared: SharedListenOptions
-}
-
 /** Events typed by name (src/core/events.ts); the class below types the methods it overrides. */
 export interface MuxServer {
   once<K extends MuxEventName> (event: K, listener: MuxListener<K>): this
@@ -89,7 +80,7 @@ export class MuxServer extends net.Server {
   /** The listeners beside the server's own handle: loopback siblings and `httpPort`. */
   private readonly extra = new Listeners((socket, origin) => { this.pipeline.accept(socket, origin) })
   /** What to bind once the main listener is up; set by `listen`. */
-  private extraBinds: ExtraPlan | null = null
+  private extraBinds: ListenPlan | null = null
   private drainTimer: NodeJS.Timeout | null = null
   private graceTimer: NodeJS.Timeout | null = null
   /** While quiescing: the poll for connections still waiting for their first request. */
@@ -99,6 +90,8 @@ export class MuxServer extends net.Server {
   private closes = 0
   /** Obtains and renews the certificate when the `acme` option is set. */
   private readonly acme: AcmeManager | null = null
+  /** Settles when the certificate manager, stopped by `close()`, has nothing more under way. */
+  private acmeStopped: Promise<void> | null = null
 
   constructor (handler?: RequestListener, options?: MuxOptions) {
     super({ noDelay: true, allowHalfOpen: true })
@@ -130,7 +123,7 @@ export class MuxServer extends net.Server {
       proxyProtocol: o.proxyProtocol,
       tls: o.tls !== null,
       h2c: o.http2,
-      plaintext: plaintext === 'serve' ? 'http' : plaintext
+      plaintext
     }, {
       tls: (socket, head) => { this.http.tls(socket, head) },
       http: (socket, origin, head) => { this.http.http(socket, origin === 'http', head) },
@@ -263,46 +256,11 @@ export class MuxServer extends net.Server {
       return this
     }
     this.pipeline.resumeAccepting()
-    const options = typeof args[0] === 'object' && args[0] !== null ? (args[0] as net.ListenOptions & SharedListenOptions) : undefined
-    const host = options !== undefined ? options.host : typeof args[1] === 'string' ? args[1] : undefined
-    const shared: SharedListenOptions = options === undefined ? {} : { backlog: options.backlog, ipv6Only: options.ipv6Only, exclusive: options.exclusive, reusePort: options.reusePort }
-    if (host !== 'localhost') {
-      this.extraBinds = { hosts: [host], siblings: [], shared }
-      return (super.listen as (...a: unknown[]) => this)(...args)
-    }
-    // `localhost` means every loopback address it resolves to (127.0.0.1 and ::1), as plain
-    // Fastify binds them: the first is the main listener, the others are extra listeners.
-    resolveHosts(host, (hosts) => {
-      const [first, ...siblings] = hosts
-      this.extraBinds = { hosts, siblings, shared }
-      const main = options !== undefined
-        ? [{ ...options, host: first }, ...args.slice(1)]
-        : [args[0], first, ...args.slice(2)]
+    planListen(args, (main, plan) => {
+      this.extraBinds = plan
       ;(super.listen as (...a: unknown[]) => this)(...main)
     })
     return this
-  }
-
-  /**
-   * The main listener is up: bind the extra ones (the other loopback addresses on the same
-   * port, and `httpPort` on every address), then say `'listening'`. A required one that
-   * fails to bind closes the server and is its `'error'`.
-   */
-  private bindExtras (plan: ExtraPlan, release: () => void): void {
-    const address = this.address()
-    const port = address !== null && typeof address === 'object' ? address.port : undefined
-    const binds: ExtraBind[] = []
-    if (port !== undefined) for (const host of plan.siblings) binds.push({ host, port, origin: 'main', required: false })
-    const httpPort = this.options.httpPort
-    if (httpPort !== null) for (const host of plan.hosts) binds.push({ host, port: httpPort, origin: 'http', required: true })
-    this.extra.bind(binds, plan.shared, (err) => {
-      if (err === undefined) {
-        release()
-        return
-      }
-      super.close()
-      this.emit('error', err)
-    })
   }
 
   /** The port of the `httpPort` listener once bound (useful with `httpPort: 0`). */
@@ -320,7 +278,16 @@ export class MuxServer extends net.Server {
       if (plan !== null) {
         // Told again once the extra listeners are bound.
         this.extraBinds = null
-        this.bindExtras(plan, () => { this.emit('listening') })
+        // The other loopback addresses on the same port, and `httpPort` on every address. A
+        // required one that fails to bind closes the server and is its `'error'`.
+        this.extra.bindPlan(plan, this.mainPort(), this.options.httpPort, (err) => {
+          if (err === undefined) {
+            this.emit('listening')
+            return
+          }
+          super.close()
+          this.emit('error', err)
+        })
         return true
       }
       this.onListening()
@@ -328,7 +295,12 @@ export class MuxServer extends net.Server {
       // While quiescing every connection may be gone: 'close' waits for close().
       if (this.state === 'quiescing') return false
       // Closed when the extra listeners and their connections are gone too.
-      this.extra.closed(() => { super.emit('close', ...args) })
+      // And when the certificate manager has finished what it had begun (a write to storage).
+      this.extra.closed(() => {
+        const emitClose = (): void => { super.emit('close', ...args) }
+        if (this.acmeStopped === null) emitClose()
+        else this.acmeStopped.then(emitClose, emitClose)
+      })
       return true
     }
     return super.emit(event, ...args)
@@ -363,7 +335,7 @@ export class MuxServer extends net.Server {
     } else {
       super.close(cb)
     }
-    this.acme?.stop()
+    if (this.acme !== null) this.acmeStopped = this.acme.stop()
     if (this.state === 'closing') return this
     this.state = 'closing'
     this.extra.close()
