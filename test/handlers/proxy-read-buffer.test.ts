@@ -12,7 +12,7 @@ import { once } from 'node:events'
 import { createHash } from 'node:crypto'
 import net, { type AddressInfo } from 'node:net'
 import { createServer } from '../../src/node.js'
-import type { MuxServer } from '../../src/core/server.js'
+import type { MuxServer } from '../../src/server.js'
 import { delay, listen, until } from '../helpers.js'
 
 const T = { timeout: 60_000 }
