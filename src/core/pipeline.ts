@@ -112,7 +112,11 @@ interface MuxSocket extends Socket {
  */
 type Stage = 'sniffing' | 'handshake' | 'open' | 'refused'
 
-/** Node's readable state: `ended` is set when EOF has been read, before `'end'` is emitted. */
+/**
+ * Node's readable state: `ended` is set when EOF has been read, before `'end'` is emitted.
+ * A paused stream with a `'readable'` listener emits `'readable'` when EOF arrives too, so
+ * that listener sees the client's FIN: no `'end'` listener is needed while sniffing.
+ */
 interface WithReadableState { _readableState?: { ended?: boolean } }
 
 /** The pipeline's record of one accepted connection, from accept to close. */
@@ -140,7 +144,12 @@ class Connection implements ClassifyState {
   /** `performance.now()` at accept. */
   readonly acceptedAt = performance.now()
 
-  constructor (readonly pipeline: Pipeline, readonly socket: MuxSocket, readonly maxSniffBytes: number, readonly origin: Origin) {}
+  constructor (readonly pipeline: Pipeline, readonly socket: MuxSocket, readonly origin: Origin) {}
+
+  /** The server's, read through the pipeline rather than kept on every connection. */
+  get maxSniffBytes (): number {
+    return this.pipeline.maxSniffBytes
+  }
 }
 
 function onReadable (this: MuxSocket): void {
@@ -152,11 +161,6 @@ function onReadable (this: MuxSocket): void {
   }
   const eof = (this as WithReadableState)._readableState?.ended === true
   conn.pipeline.evaluate(conn, eof ? 'client-closed' : conn.bytes.length >= conn.maxSniffBytes ? 'max-sniff-bytes' : null)
-}
-
-function onEnd (this: MuxSocket): void {
-  const conn = this[kConnection]
-  if (conn !== undefined && conn.stage === 'sniffing') conn.pipeline.evaluate(conn, 'client-closed')
 }
 
 function onError (this: MuxSocket): void {
@@ -207,6 +211,7 @@ export class Pipeline {
   private readonly routed = new Map<string, Set<Socket>>()
   private readonly counters = new Counters()
   private accepting = true
+  readonly maxSniffBytes: number
   private readonly makeTarget = (name: string, route: TcpRoute): RouteTarget => this.targets.route(name, route)
 
   constructor (
@@ -216,6 +221,7 @@ export class Pipeline {
     private readonly observer: Observer
   ) {
     this.sources = new SourceCounts(options.maxPendingPerSource)
+    this.maxSniffBytes = options.maxSniffBytes
   }
 
   addRoute (name: string, route: TcpRoute): void {
@@ -257,7 +263,7 @@ export class Pipeline {
     }
     const pp = this.options.proxyProtocol
     const trusted = pp !== null && pp.trusted.has(socket.remoteAddress)
-    const conn = new Connection(this, socket, this.options.maxSniffBytes, origin)
+    const conn = new Connection(this, socket, origin)
     conn.exempt = trusted
     conn.expectHeader = trusted
     const inLimits = this.pending.size + this.handshakes.size
@@ -269,7 +275,6 @@ export class Pipeline {
     }
     socket[kConnection] = conn
     socket.on('readable', onReadable)
-    socket.on('end', onEnd)
     socket.on('error', onError)
     socket.on('close', onClose)
     this.pending.add(conn, this.options.sniffTimeout, conn.acceptedAt)
@@ -390,7 +395,6 @@ export class Pipeline {
     if (conn.stage !== 'sniffing') return false
     conn.stage = 'open'
     socket.removeListener('readable', onReadable)
-    socket.removeListener('end', onEnd)
     socket.removeListener('error', onError)
     socket.removeListener('close', onClose)
     this.pending.delete(conn)
