@@ -113,7 +113,7 @@ function onStream (this: ServerHttp2Session, stream: ServerHttp2Stream): void {
   conn.streams++
   conn.served = true
   ;(stream as Carrier)[kConnection] = conn
-  stream.once('close', onStreamClose)
+  stream.on('close', onStreamClose)
 }
 
 function onStreamClose (this: ServerHttp2Stream): void {
