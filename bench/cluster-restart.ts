@@ -26,16 +26,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import portmux, { serverFactory } from 'portmux'
 import { runCluster, type RestartReport } from 'portmux/cluster'
 import { startLoad, type LoadResult } from '../test/cluster/load.js'
-
-function arg (name: string): string | undefined {
-  const a = process.argv.find((x) => x === `--${name}` || x.startsWith(`--${name}=`))
-  if (a === undefined) return undefined
-  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : ''
-}
-function num (name: string, fallback: number): number {
-  const v = arg(name)
-  return v === undefined ? fallback : Number(v)
-}
+import { arg, num } from './lib/args.js'
 
 const self = fileURLToPath(import.meta.url)
 const role = arg('role') ?? 'main'

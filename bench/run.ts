@@ -41,14 +41,9 @@ import { proxySameCpu } from './scenarios/proxy-same-cpu.js'
 import { redirect } from './scenarios/redirect.js'
 import { sniffers } from './scenarios/sniffers.js'
 import { tlsHandshake } from './scenarios/tls-handshake.js'
+import { arg } from './lib/args.js'
 
 const SCENARIOS: Scenario[] = [httpsKeepAlive, h2KeepAlive, plainKeepAlive, tlsHandshake, redirect, proxy, proxySameCpu, proxyLatency, memory, sniffers]
-
-function arg (name: string): string | undefined {
-  const a = process.argv.find((x) => x === `--${name}` || x.startsWith(`--${name}=`))
-  if (a === undefined) return undefined
-  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : ''
-}
 
 const started = new Date()
 const t0 = Date.now()

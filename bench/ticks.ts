@@ -28,16 +28,7 @@ import Fastify from 'fastify'
 import portmux, { devCertificate, serverFactory } from '../src/index.js'
 import { BODY, exitOnSignal, portOf, ready } from './lib/child.js'
 import { canPin, killAll, run, start, stop, waitForLine } from './lib/proc.js'
-
-function arg (name: string): string | undefined {
-  const a = process.argv.find((x) => x === `--${name}` || x.startsWith(`--${name}=`))
-  if (a === undefined) return undefined
-  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : ''
-}
-function num (name: string, fallback: number): number {
-  const v = arg(name)
-  return v === undefined ? fallback : Number(v)
-}
+import { arg, num } from './lib/args.js'
 
 const self = fileURLToPath(import.meta.url)
 
