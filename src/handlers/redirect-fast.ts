@@ -129,7 +129,7 @@ export function sendAndClose (socket: Socket, reply: string, timeout: number): v
     socket.destroy()
     return
   }
-  // The replayed request, and anything else the client sends, is read and dropped meanwhile.
+  // Anything more the client sends is read and dropped meanwhile.
   socket.resume()
   socket.once('finish', destroySelf)
   socket.end()
