@@ -257,7 +257,8 @@ export class Pipeline {
       this.refuseAtAccept(socket, 'server-closing')
       return
     }
-    if (this.pending.size + this.handshakes.size >= this.options.maxPending) {
+    const inLimits = this.pending.size + this.handshakes.size
+    if (inLimits >= this.options.maxPending) {
       this.refuseAtAccept(socket, 'max-pending')
       return
     }
@@ -266,7 +267,6 @@ export class Pipeline {
     const conn = new Connection(this, socket, origin)
     conn.exempt = trusted
     conn.expectHeader = trusted
-    const inLimits = this.pending.size + this.handshakes.size
     if (this.countingSources && inLimits === 0) this.countingSources = false
     if (!this.countingSources && inLimits + 1 >= this.options.maxPendingPerSource) this.startCountingSources()
     if (this.countingSources && !this.countSource(conn)) {

@@ -83,7 +83,7 @@ export function connectionOf (carrier: object | null | undefined): HttpConnectio
 }
 
 /** The handshake of a tracked socket finished: the TLS socket joins its record. */
-export function secured (raw: Socket, tlsSocket: TLSSocket): HttpConnection | undefined {
+export function joinTls (raw: Socket, tlsSocket: TLSSocket): HttpConnection | undefined {
   const conn = connectionOf(raw)
   if (conn === undefined) return undefined
   conn.tls = tlsSocket

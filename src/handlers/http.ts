@@ -24,7 +24,7 @@ import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls'
 import type { HttpServerTimeouts, PlaintextMode, RedirectOptions } from '../types.js'
 import { inheritPeer } from '../peer.js'
 import { EventBridge } from './event-bridge.js'
-import { connectionOf, markServed, secured, sessionMade, track } from './http-connection.js'
+import { connectionOf, joinTls, markServed, sessionMade, track } from './http-connection.js'
 import { REJECT_ANSWER, redirectAnswerer, redirectListener, redirectToMainPort, refuseConnect, rejectListener, type Answer, type Asked } from './redirect.js'
 import { FLUSH_TIMEOUT, fastReply, sendAndClose } from './redirect-fast.js'
 import { replay } from './route.js'
@@ -173,7 +173,7 @@ export class HttpServers {
   private onSecureConnection (tlsSocket: TLSSocket & { _parent?: Socket | null }): void {
     const raw = tlsSocket._parent
     if (raw === undefined || raw === null) return
-    secured(raw, tlsSocket)
+    joinTls(raw, tlsSocket)
     this.secured(raw)
     inheritPeer(raw, tlsSocket)
   }

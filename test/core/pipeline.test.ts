@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import net from 'node:net'
 import tls from 'node:tls'
 import { createServer } from '../../src/node.js'
-import type { ConnectionInfo, MuxOptions } from '../../src/types.js'
+import type { ConnectionInfo, MuxOptions, TcpRoute } from '../../src/types.js'
 import type { MuxServer } from '../../src/server.js'
 import { closed, connect, delay, exchange, listen, readAll, testCertificate, until } from '../helpers.js'
 
@@ -202,6 +202,29 @@ test('route() validates: duplicate names, bad matches, missing handler', async (
   assert.throws(() => server.route('e', { match: 'ssh' }), { code: 'PORTMUX_ERR_INVALID_ROUTE' })
   assert.throws(() => server.route('', { match: 'ssh', handler: echo }), { code: 'PORTMUX_ERR_INVALID_ROUTE' })
   assert.throws(() => server.route('f', { match: { tls: { sni: [] } }, handler: echo }), { code: 'PORTMUX_ERR_INVALID_ROUTE' })
+})
+
+test('route() validates each route kind\'s fields where the kind is defined, and a refused route leaves nothing behind', () => {
+  const server = createServer()
+  const bad: Array<[string, unknown, RegExp]> = [
+    ['both', { match: 'ssh', handler: echo, proxy: { port: 22 } }, /exactly one of handler or proxy/],
+    ['handler', { match: 'ssh', handler: 'echo' }, /handler must be a function/],
+    ['proxy', { match: 'ssh', proxy: 22 }, /proxy must be \{ host\?, port/],
+    ['port', { match: 'ssh', proxy: { port: 70000 } }, /proxy\.port must be an integer from 1 to 65535/],
+    ['host', { match: 'ssh', proxy: { host: '', port: 22 } }, /proxy\.host must be a non-empty string/],
+    ['version', { match: 'ssh', proxy: { port: 22, proxyProtocol: 3 } }, /proxy\.proxyProtocol must be 1 or 2/],
+    ['connect', { match: 'ssh', proxy: { port: 22, connectTimeout: 0 } }, /proxy\.connectTimeout must be an integer/],
+    ['idle', { match: 'ssh', handler: echo, idleTimeout: 1.5 }, /idleTimeout must be an integer/],
+    ['max', { match: 'ssh', handler: echo, maxConnections: -1 }, /maxConnections must be an integer/],
+    ['terminate', { match: 'tls', handler: echo, terminateTls: 'yes' }, /terminateTls must be a boolean/],
+    ['tls', { match: 'tls', handler: echo, terminateTls: true }, /terminateTls needs the mux's tls option/]
+  ]
+  for (const [name, route, message] of bad) {
+    assert.throws(() => server.route(name, route as TcpRoute), (err: Error & { code?: string }) => err.code === 'PORTMUX_ERR_INVALID_ROUTE' && message.test(err.message), name)
+  }
+  // None of them was added: each name is free for a valid route.
+  for (const [name] of bad) server.route(name, { match: { prefix: name }, handler: echo })
+  assert.deepEqual(Object.keys(server.stats().open.routes).sort(), bad.map(([n]) => n).sort())
 })
 
 test('a "timeout" route takes clients that stay silent', async (t) => {
